@@ -1,0 +1,275 @@
+"""The IMAP edge: the Mailbox protocol and ImapMailbox over imapclient.
+
+Two connections: one watches the notification folder (EXAMINE, read-only: nothing madoguchi
+does can change a flag on the seller's mail; mail is read with BODY.PEEK[]), one writes to
+Drafts. imapclient, socket and ssl errors are translated here, once: ConnectionLost means
+"drop it and reconnect", LoginRefused means "stop and tell the seller".
+"""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imapclient import DRAFTS
+
+from daemon.errors import ConnectionLost, LoginRefused, MailboxError
+
+FETCH_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    host: str
+    port: int
+    username: str
+    password: str
+    security: str = "tls"  # tls | starttls | none
+    verify: bool = True
+    ca_file: str = ""
+    timeout: float = 60.0
+    folder: str = "INBOX"
+    drafts_folder: str = "Drafts"
+    idle_seconds: int = 540
+    poll_seconds: int = 60
+
+    def __repr__(self) -> str:  # the password never reaches a log or a traceback
+        return f"ImapAccount({self.username}@{self.host}:{self.port}, {self.security})"
+
+
+class Mailbox(Protocol):
+    def uidvalidity(self) -> int: ...
+    def uidnext(self) -> int: ...
+    def uids_from(self, first_uid: int) -> list[int]: ...
+    def uids_since(self, day: date) -> list[int]: ...
+    def internal_dates(self, uids: list[int]) -> dict[int, datetime]: ...
+    def message_ids(self, uids: list[int]) -> dict[int, str]: ...
+    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]: ...
+    def find_drafts(self, key: str) -> list[int]: ...
+    def append_draft(self, message: EmailMessage, *, flagged: bool) -> None: ...
+    def delete_drafts(self, uids: list[int]) -> None: ...
+    def wait(self, seconds: float, stop: threading.Event) -> None: ...
+    def close(self) -> None: ...
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except LoginError as exc:
+        raise LoginRefused(f"the IMAP server refused the login ({what}): check the user name "
+                           "and password") from exc
+    except (IMAPClientAbortError, imaplib.IMAP4.abort, OSError, EOFError) as exc:
+        # socket.timeout and ssl errors are OSErrors
+        raise ConnectionLost(f"lost the connection to the IMAP server during {what}: "
+                             f"{type(exc).__name__}") from exc
+    except IMAPClientError as exc:
+        raise MailboxError(f"the IMAP server refused {what}: {exc}") from exc
+
+
+def _connect(account: ImapAccount) -> IMAPClient:
+    context = None
+    if account.security != "none":
+        context = ssl.create_default_context(cafile=account.ca_file or None)
+        if not account.verify:  # config allows this only for localhost
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    with _translated("connect"):
+        client = IMAPClient(account.host, port=account.port, ssl=account.security == "tls",
+                            ssl_context=context, timeout=account.timeout)
+        try:
+            if account.security == "starttls":
+                client.starttls(context)
+            client.login(account.username, account.password)
+        except BaseException:
+            _shutdown(client)
+            raise
+    return client
+
+
+def _shutdown(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except (OSError, IMAPClientError, imaplib.IMAP4.error):
+        pass  # closing a dead socket: nothing left to do
+
+
+class ImapMailbox:
+    def __init__(self, account: ImapAccount) -> None:
+        self.account = account
+        self.watch = _connect(account)
+        try:
+            self.writer = _connect(account)
+            with _translated("open folders"):
+                self.idle = b"IDLE" in self.watch.capabilities()
+                info = self.watch.select_folder(account.folder, readonly=True)
+                self._uidvalidity = int(info[b"UIDVALIDITY"])
+                self.drafts = self._drafts_folder()
+                self.writer.select_folder(self.drafts)
+        except BaseException:
+            self.close()
+            raise
+
+    def _drafts_folder(self) -> str:
+        found = self.writer.find_special_folder(DRAFTS)
+        if found:
+            return str(found)
+        name = self.account.drafts_folder
+        if not self.writer.folder_exists(name):
+            self.writer.create_folder(name)
+        return name
+
+    def close(self) -> None:
+        for client in (getattr(self, "watch", None), getattr(self, "writer", None)):
+            if client is None:
+                continue
+            try:
+                client.logout()
+            except (OSError, IMAPClientError, imaplib.IMAP4.error):
+                _shutdown(client)
+
+    def uidvalidity(self) -> int:
+        return self._uidvalidity
+
+    def uidnext(self) -> int:
+        with _translated("STATUS"):
+            status = self.writer.folder_status(self.account.folder, [b"UIDNEXT", b"UIDVALIDITY"])
+        return int(status[b"UIDNEXT"])
+
+    def uids_from(self, first_uid: int) -> list[int]:
+        with _translated("SEARCH"):
+            found = self.watch.search(["UID", f"{max(first_uid, 1)}:*"])
+        return sorted(u for u in found if u >= first_uid)
+
+    def uids_since(self, day: date) -> list[int]:
+        with _translated("SEARCH"):
+            return sorted(self.watch.search(["SINCE", day]))
+
+    def internal_dates(self, uids: list[int]) -> dict[int, datetime]:
+        out: dict[int, datetime] = {}
+        with _translated("FETCH"):
+            for i in range(0, len(uids), 500):
+                for uid, data in self.watch.fetch(uids[i : i + 500], ["INTERNALDATE"]).items():
+                    out[uid] = data[b"INTERNALDATE"]
+        return out
+
+    def message_ids(self, uids: list[int]) -> dict[int, str]:
+        from daemon.parse import message_id_of
+
+        out: dict[int, str] = {}
+        field = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+        with _translated("FETCH"):
+            for i in range(0, len(uids), 500):
+                chunk = uids[i : i + 500]
+                for uid, data in self.watch.fetch(chunk, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).items():
+                    out[uid] = message_id_of(data.get(field, b""))
+        return out
+
+    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]:
+        for i in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[i : i + FETCH_CHUNK]
+            with _translated("FETCH"):
+                data = self.watch.fetch(chunk, ["BODY.PEEK[]"])
+            for uid in chunk:
+                if uid in data and b"BODY[]" in data[uid]:
+                    yield uid, data[uid][b"BODY[]"]
+
+    def find_drafts(self, key: str) -> list[int]:
+        with _translated("SEARCH in Drafts"):
+            self.writer.noop()  # see drafts appended by the other connection
+            return list(self.writer.search(["HEADER", "X-Madoguchi-Key", key]))
+
+    def append_draft(self, message: EmailMessage, *, flagged: bool) -> None:
+        flags = [b"\\Draft"] + ([b"\\Flagged"] if flagged else [])
+        raw = message.as_bytes(policy=SMTP)
+        with _translated("APPEND to Drafts"):
+            try:
+                self.writer.append(self.drafts, raw, flags=flags)
+            except IMAPClientError as exc:
+                if "TRYCREATE" in str(exc) or "NONEXISTENT" in str(exc).upper():
+                    self.writer.create_folder(self.drafts)  # Drafts deleted under us
+                    self.writer.select_folder(self.drafts)
+                    self.writer.append(self.drafts, raw, flags=flags)
+                else:
+                    raise
+
+    def delete_drafts(self, uids: list[int]) -> None:
+        """Only madoguchi's own drafts (found by their key header) are ever deleted."""
+        if not uids:
+            return
+        with _translated("replace a draft"):
+            self.writer.add_flags(uids, [b"\\Deleted"])
+            if b"UIDPLUS" in self.writer.capabilities():
+                self.writer.uid_expunge(uids)
+
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        """Until new mail may be there, `seconds` pass, or `stop` is set. IDLE where offered
+        (renewed by the caller at least every idle_seconds), else a NOOP poll."""
+        deadline = time.monotonic() + seconds
+        with _translated("IDLE"):
+            if not self.idle:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    stop.wait(min(1.0, max(deadline - time.monotonic(), 0)))
+                self.watch.noop()
+                return
+            self.watch.idle()
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    responses = self.watch.idle_check(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+                    if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                        break
+                    if any(r and r[0] == b"BYE" for r in responses):
+                        raise ConnectionLost("the IMAP server closed the connection (BYE)")
+            finally:
+                self.watch.idle_done()
+
+
+def probe(account: ImapAccount) -> str:
+    """Log in and out once: for `check-config`. Returns the server's capabilities."""
+    client = _connect(account)
+    try:
+        with _translated("CAPABILITY"):
+            caps = b" ".join(client.capabilities()).decode("ascii", "replace")
+    finally:
+        try:
+            client.logout()
+        except (OSError, IMAPClientError, imaplib.IMAP4.error):
+            _shutdown(client)
+    return caps
+
+
+
+def _training_mail(self: ImapMailbox) -> Iterator[tuple[str, str, bytes]]:
+    """Labelled mail from Madoguchi/Training/<intent> folders (read-only, BODY.PEEK[])."""
+    from classifier.data import imap_mails
+
+    def folders() -> list[str]:
+        with _translated("LIST"):
+            return [str(f[2]) for f in self.writer.list_folders("", "Madoguchi*")]
+
+    def fetch(name: str) -> Iterator[bytes]:
+        with _translated("read a training folder"):
+            self.writer.select_folder(name, readonly=True)
+            uids = self.writer.search(["ALL"])
+            for i in range(0, len(uids), FETCH_CHUNK):
+                data = self.writer.fetch(uids[i : i + FETCH_CHUNK], ["BODY.PEEK[]"])
+                for uid in uids[i : i + FETCH_CHUNK]:
+                    if uid in data:
+                        yield data[uid][b"BODY[]"]
+            self.writer.select_folder(self.drafts)
+
+    yield from imap_mails(folders, fetch)
+
+
+ImapMailbox.training_mail = _training_mail  # type: ignore[attr-defined]

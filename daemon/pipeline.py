@@ -1,0 +1,51 @@
+"""The sans-I/O core: raw bytes → parse → classify → decide → render → Outcome.
+
+Everything that touches the world arrives as an argument: the classifier (model), the template
+environment, the policy and the seller's settings, the clock (`now`), and read-only lookups into
+the state store (order dates from earlier notices, earlier complaints about a product).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from jinja2 import Environment
+
+from classifier.predict import Classifier
+from daemon.catalogue import Listing, product_key, related
+from daemon.decide import Policy, decide
+from daemon.domain import Notification, Outcome
+from daemon.parse import parse
+from daemon.render import Complaint, Seller, complaint_of, render
+
+
+@dataclass(frozen=True)
+class Context:
+    classifier: Classifier
+    env: Environment
+    policy: Policy = field(default_factory=Policy)
+    seller: Seller = field(default_factory=Seller)
+    listings: tuple[Listing, ...] = ()
+    order_date_of: Callable[[str], date | None] = field(default=lambda _order_id: None)
+    complaints_of: Callable[[str], tuple[Complaint, ...]] = field(default=lambda _key: ())
+
+
+def handle(raw: bytes, ctx: Context, now: datetime) -> Outcome:
+    return handle_parsed(parse(raw), ctx, now)
+
+
+def handle_parsed(n: Notification, ctx: Context, now: datetime) -> Outcome:
+    prediction = ctx.classifier.predict([n])[0]
+    known = ctx.order_date_of(n.order_id) if n.order_id else None
+    decision = decide(n, prediction, ctx.policy, now, known)
+    complaints: tuple[Complaint, ...] = ()
+    matches = ()
+    if decision.alert:
+        key = product_key(n.item_id, n.item_name, n.order_id)
+        earlier = tuple(c for c in ctx.complaints_of(key) if c.message_id != n.message_id)
+        complaints = (*earlier, complaint_of(decision, n))
+        matches = related(ctx.listings, item_name=n.item_name, item_id=n.item_id)
+    drafts = render(decision, n, ctx.env, ctx.seller, now, related=matches, complaints=complaints)
+    return Outcome(n, prediction, decision, drafts)

@@ -1,0 +1,224 @@
+"""The loop: find new mail, run the pure pipeline, file drafts in priority order, record.
+
+No logic of its own beyond ordering calls. One bad mail never stops the others: it is recorded
+as a failure with its reason and retried at the next start or by `madoguchi retry`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from daemon import systemd
+from daemon.catalogue import product_key
+from daemon.domain import Draft, Outcome
+from daemon.errors import ConnectionLost, LoginRefused, MadoguchiError
+from daemon.mailbox import Mailbox
+from daemon.pipeline import Context, handle
+from daemon.render import complaint_of
+from daemon.store import Folder, Store
+
+log = logging.getLogger("madoguchi")
+BATCH = 1000  # mails classified before filing: priority-1 drafts go first within a batch
+
+
+@dataclass
+class Filed:
+    """What one pass did, for the CLI to print."""
+
+    outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Service:
+    connect: Callable[[], Mailbox]
+    store: Store
+    context: Callable[[], Context]  # rebuilt on SIGHUP: config, templates and model reloaded
+    folder: str = "INBOX"
+    since: date | None = None
+    backoff_max: float = 300.0
+    clock: Callable[[], datetime] = lambda: datetime.now().astimezone()
+    stop: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+    on_filed: Callable[[int, Outcome], None] = lambda uid, outcome: None
+    mailbox: Mailbox | None = None
+    _ctx: Context | None = None
+
+    # --- one pass -------------------------------------------------------------------------
+    def run_once(self, retry_failures: bool = True) -> Filed:
+        box = self._box()
+        filed = Filed()
+        uv = box.uidvalidity()
+        folder = self._folder(box, uv)
+        new = box.uids_from(folder.watermark)
+        if self.since and self.store.meta(f"backfilled:{self.folder}:{uv}") is None:
+            new = sorted(set(new) | set(box.uids_since(self.since)))
+        done = self.store.handled_uids(self.folder, uv, new)
+        failed = set(self.store.failed_uids(self.folder, uv))
+        todo = [u for u in new if u not in done and (retry_failures or u not in failed)]
+        for i in range(0, len(todo), BATCH):
+            if self.stop.is_set():
+                break
+            self._batch(box, uv, todo[i : i + BATCH], filed)
+        if self.since and not self.stop.is_set():
+            self.store.set_meta(f"backfilled:{self.folder}:{uv}", self.clock().isoformat())
+        self.store.set_meta("last_contact", self.clock().isoformat(timespec="seconds"))
+        return filed
+
+    def _batch(self, box: Mailbox, uv: int, uids: list[int], filed: Filed) -> None:
+        ctx = self._context()
+        ready: list[tuple[int, Outcome, float]] = []
+        for uid, raw in box.fetch(uids):
+            started = time.monotonic()
+            try:
+                ready.append((uid, handle(raw, ctx, self.clock()), started))
+            except MadoguchiError as exc:
+                self._failed(uid, raw, str(exc), "", filed)
+            except Exception as exc:  # a bug must not stop the other mails; kept with its trace
+                self._failed(uid, raw, f"unexpected error: {type(exc).__name__}: {exc}",
+                             traceback.format_exc(), filed)
+        ready.sort(key=lambda x: x[1].decision.priority)
+        for uid, outcome, started in ready:
+            if self.stop.is_set():
+                return  # the rest stays unrecorded and is handled at the next start
+            for draft in outcome.drafts:
+                self._file(box, draft)
+            self._record(uv, uid, outcome)
+            filed.outcomes.append((uid, outcome))
+            self.on_filed(uid, outcome)
+            d, n = outcome.decision, outcome.notification
+            log.info("uid=%s message-id=%s marketplace=%s intent=%s priority=%s drafts=%d "
+                     "duration=%.3fs", uid, n.message_id, n.marketplace, d.intent, d.priority,
+                     len(outcome.drafts), time.monotonic() - started)
+
+    def _file(self, box: Mailbox, draft: Draft) -> None:
+        existing = box.find_drafts(draft.key)
+        if draft.role != "alert":
+            if not existing:
+                box.append_draft(draft.message, flagged=draft.flagged)
+            return
+        # An alert is replaced by its update: append first so there is never none.
+        box.append_draft(draft.message, flagged=True)
+        box.delete_drafts(existing)
+
+    def _record(self, uv: int, uid: int, outcome: Outcome) -> None:
+        n, d = outcome.notification, outcome.decision
+        order = None
+        if n.kind in ("order", "sold") and n.order_id and (n.order_date or n.date):
+            order = (n.order_id, n.order_date or n.date.date())  # type: ignore[union-attr]
+        complaint = None
+        if d.alert:
+            complaint = (product_key(n.item_id, n.item_name, n.order_id), complaint_of(d, n))
+        self.store.record(self.folder, uv, uid, n.message_id, marketplace=n.marketplace,
+                          intent=d.intent, priority=d.priority, drafts=len(outcome.drafts),
+                          order=order, complaint=complaint)
+
+    def _failed(self, uid: int, raw: bytes, reason: str, detail: str, filed: Filed) -> None:
+        from daemon.parse import message_id_of
+
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        self.store.record_failure(self.folder, self.mailbox_uv, uid, message_id_of(head) or None,
+                                  reason, detail)
+        filed.failures.append((uid, reason))
+        log.error("uid=%s could not be handled: %s", uid, reason)
+
+    @property
+    def mailbox_uv(self) -> int:
+        return self._box().uidvalidity()
+
+    def _folder(self, box: Mailbox, uv: int) -> Folder:
+        folder = self.store.folder(self.folder)
+        now = self.clock()
+        if folder is None:
+            folder = Folder(self.folder, uv, box.uidnext(), now.isoformat())
+            self.store.set_folder(folder)
+            log.info("first start on %s: mail arriving from now on is handled%s", self.folder,
+                     f" (and since {self.since})" if self.since else "")
+        elif folder.uidvalidity != uv:
+            folder = self._uidvalidity_changed(box, folder, uv)
+        return folder
+
+    def _uidvalidity_changed(self, box: Mailbox, old: Folder, uv: int) -> Folder:
+        """Every UID changed meaning. Mail already handled is recognised by its Message-ID and
+        recorded under the new UIDs without new drafts; mail that arrived since the first start
+        and was never handled is handled now."""
+        log.warning("UIDVALIDITY of %s changed (%s → %s): matching mail by Message-ID",
+                    self.folder, old.uidvalidity, uv)
+        started = datetime.fromisoformat(old.started)
+        candidates = box.uids_since(started.date())
+        dates = box.internal_dates(candidates)
+        since = started.astimezone().replace(tzinfo=None)  # imapclient gives naive local times
+        candidates = [u for u in candidates
+                      if u in dates and dates[u].astimezone().replace(tzinfo=None) >= since]
+        ids = box.message_ids(candidates)
+        unhandled = [u for u in candidates if not (ids.get(u) and self.store.message_handled(ids[u]))]
+        for u in candidates:
+            if u not in unhandled:
+                self.store.record(self.folder, uv, u, ids[u], intent="(seen before UIDVALIDITY change)")
+        watermark = min(unhandled) if unhandled else box.uidnext()
+        folder = Folder(self.folder, uv, watermark, old.started)
+        self.store.set_folder(folder)
+        return folder
+
+    # --- the daemon -------------------------------------------------------------------------
+    def run(self, idle_seconds: float = 540) -> None:
+        """Watch and draft until `stop` is set. Connection trouble → reconnect with capped
+        exponential backoff and jitter; a refused login waits the cap before trying again."""
+        attempt = 0
+        systemd.notify("READY=1", "STATUS=starting")
+        first = True
+        while not self.stop.is_set():
+            try:
+                if self.reload.is_set():
+                    self.reload.clear()
+                    self._ctx = None
+                    log.info("reloaded configuration, templates and model")
+                filed = self.run_once(retry_failures=first)
+                first = False
+                attempt = 0
+                counts = self.store.counts()
+                systemd.notify("WATCHDOG=1", f"STATUS=watching; {counts['handled']} handled, "
+                               f"{counts['failed']} failed" + (f"; {len(filed.outcomes)} new" if filed.outcomes else ""))
+                # Mail that arrived during a busy pass is seen by the next pass, not by IDLE:
+                # wait only once a pass finds nothing new.
+                if not self.stop.is_set() and not filed.outcomes and not filed.failures:
+                    self._box().wait(idle_seconds, self.stop)
+            except (ConnectionLost, LoginRefused) as exc:
+                self._drop()
+                attempt += 1
+                delay = self.backoff_max if isinstance(exc, LoginRefused) else \
+                    min(self.backoff_max, 2 ** min(attempt, 16) * 0.5) * random.uniform(0.5, 1.0)
+                log.warning("%s; trying again in %.1f s", exc, delay)
+                systemd.notify("WATCHDOG=1", f"STATUS=reconnecting in {delay:.0f} s: {exc}")
+                self._sleep(delay)
+        systemd.notify("STOPPING=1")
+        self._drop(logout=True)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        interval = systemd.watchdog_interval() or 5.0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.stop.wait(min(interval, deadline - time.monotonic()))
+            systemd.notify("WATCHDOG=1")
+
+    def _box(self) -> Mailbox:
+        if self.mailbox is None:
+            self.mailbox = self.connect()
+        return self.mailbox
+
+    def _context(self) -> Context:
+        if self._ctx is None:
+            self._ctx = self.context()
+        return self._ctx
+
+    def _drop(self, logout: bool = False) -> None:
+        box, self.mailbox = self.mailbox, None
+        if box is not None:
+            box.close()

@@ -1,0 +1,259 @@
+"""A throwaway Dovecot IMAP server for integration tests (a plain module: no pytest in here).
+
+Everything lives under one root directory: ``etc/`` (dovecot.conf, passwd-file), ``tls/`` (a
+throwaway CA and a server certificate for 127.0.0.1 and localhost), ``mail/<user>/Maildir``,
+``run/`` (base_dir), ``state/`` and ``log/``.  Dovecot runs in the foreground as a child of the
+test process and listens on 127.0.0.1 only: ``port`` is plain IMAP offering STARTTLS (plaintext
+LOGIN allowed there too), ``tls_port`` is implicit TLS.  IDLE, UIDPLUS and SPECIAL-USE are on;
+the inbox namespace auto-subscribes Drafts, Sent, Trash and Junk with their special-use flags.
+The hierarchy separator is Maildir's default ``.``; at most 10 connections per user and IP.
+
+Run as root, the mail belongs to the ``dovecot`` user, so o+x is added to root and to its
+ancestors inside the temp directory; run as anyone else, everything runs as that user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+
+@dataclass(frozen=True)
+class Account:
+    host: str
+    port: int  # plain IMAP, STARTTLS available
+    tls_port: int  # implicit TLS (IMAPS)
+    username: str
+    password: str
+    ca_file: Path  # the CA that signed the server certificate
+
+
+_SPECIAL = "".join(
+    f"  mailbox {name} {{\n    special_use = \\{name}\n    auto = subscribe\n  }}\n"
+    for name in ("Drafts", "Sent", "Trash", "Junk")
+)
+# chroot needs root; without it the services work the same
+_NO_CHROOT = "".join(f"service {s} {{\n  chroot =\n}}\n" for s in ("ipc", "old-stats"))
+_CONFIG = Template(f"""\
+base_dir = $root/run
+state_dir = $root/state
+log_path = $root/log/dovecot.log
+instance_name = dovecot-test-$port
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <$root/tls/server.pem
+ssl_key = <$root/tls/server.key
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+default_login_user = $login_user
+default_internal_user = $internal_user
+default_internal_group = $internal_group
+first_valid_uid = $uid
+first_valid_gid = $gid
+mail_location = maildir:~/Maildir
+# failed logins answer within 0.5 s and, with the anvil-auth-penalty socket disabled below,
+# do not slow down every later login from 127.0.0.1 (by up to 15 s, for half a minute)
+auth_failure_delay = 0
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN $root/etc/users/%u
+}}
+userdb {{
+  driver = passwd-file
+  args = $root/etc/users/%u
+}}
+namespace inbox {{
+  inbox = yes
+{_SPECIAL}}}
+{_NO_CHROOT}service anvil {{
+  chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = $port
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = $tls_port
+    ssl = yes
+  }}
+}}
+""")
+
+
+def find_binary() -> str | None:
+    """The ``dovecot`` binary (in /usr/sbin, which a normal user's PATH may lack)."""
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
+
+
+def _run(*args: str | Path, data: bytes | None = None) -> str:
+    proc = subprocess.run([str(a) for a in args], input=data, capture_output=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"{args} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode()
+
+
+class Dovecot:
+    host = "127.0.0.1"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.conf, self.users = self.root / "etc/dovecot.conf", self.root / "etc/users"
+        self.ca_file, self.log_path = self.root / "tls/ca.pem", self.root / "log/dovecot.log"
+        me = pwd.getpwuid(os.geteuid())
+        # Dovecot runs neither logins nor mail access as root: use Debian's users then
+        mail, login = (pwd.getpwnam("dovecot"), "dovenull") if me.pw_uid == 0 else (me, me.pw_name)
+        self.uid, self.gid = mail.pw_uid, mail.pw_gid
+        group = grp.getgrgid(mail.pw_gid).gr_name
+        self._users = dict(login_user=login, internal_user=mail.pw_name, internal_group=group)
+        self.port = self.tls_port = 0  # chosen at the first start(), kept by restart()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _prepare(self) -> None:
+        for sub in ("etc/users", "tls", "mail", "run", "state", "log"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the dovecot user must reach etc/users and mail/
+            tmp = Path(tempfile.gettempdir()).resolve()
+            inside = [p for p in self.root.parents if p != tmp and p.is_relative_to(tmp)]
+            for d in (self.root / "etc", self.root, *inside):
+                d.chmod(d.stat().st_mode | stat.S_IXOTH)
+        for d in (self.root / "mail", self.users):
+            os.chown(d, self.uid, self.gid)
+        self.users.chmod(0o700)
+        if not self.ca_file.exists():
+            self._make_certs()
+        if not self.port:
+            sockets = [socket.socket() for _ in range(2)]
+            for s in sockets:
+                s.bind((self.host, 0))
+            self.port, self.tls_port = (s.getsockname()[1] for s in sockets)
+            for s in sockets:
+                s.close()
+        self.conf.write_text(_CONFIG.substitute(
+            root=self.root, port=self.port, tls_port=self.tls_port, uid=self.uid, gid=self.gid,
+            **self._users))
+
+    def _make_certs(self) -> None:
+        tls = self.root / "tls"
+        new = ("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+               "-noenc", "-days", "30")
+        _run("openssl", *new, "-keyout", tls / "ca.key", "-out", self.ca_file,
+             "-subj", "/CN=Dovecot test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        _run("openssl", *new, "-keyout", tls / "server.key", "-out", tls / "server.pem",
+             "-CA", self.ca_file, "-CAkey", tls / "ca.key", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-addext", "basicConstraints=critical,CA:FALSE",
+             "-addext", "keyUsage=critical,digitalSignature",
+             "-addext", "extendedKeyUsage=serverAuth")
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start Dovecot; return once it greets on ``port``."""
+        binary = find_binary()
+        if binary is None:
+            raise RuntimeError("the `dovecot` binary is missing: install dovecot-imapd")
+        if self._proc is not None:
+            raise RuntimeError("Dovecot is already running")
+        self._prepare()
+        with open(self.root / "log/stderr.log", "ab") as err:
+            self._proc = subprocess.Popen(
+                [binary, "-F", "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=err,
+                stderr=err, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while self._proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    (self.host, self.port), timeout=timeout) as s:
+                if s.recv(200).startswith(b"* OK"):
+                    s.sendall(b"a LOGOUT\r\n")
+                    s.recv(200)
+                    return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM to the master and all its children, as systemd does (KillMode=control-group).
+
+        The master alone would leave logged-in imap processes, and their clients, running.
+        Connected clients get ``* BYE Server shutting down.``
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:  # not reaped, so its pid cannot be reused as a group id
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            # wait without reaping until the master exits, then kill any stragglers
+            while time.monotonic() < deadline and not os.waitid(
+                    os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                time.sleep(0.01)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports, keeping users and mail."""
+        self.stop()
+        self.start()
+
+    def add_user(self, username: str, password: str) -> Account:
+        """Add a user with an empty INBOX (plus the special-use folders); usable at once."""
+        # Dovecot lower-cases logins and allows only these characters in them by default
+        if not re.fullmatch(r"[a-z0-9_.@-]+", username) or re.search(r"[:\s]", password):
+            raise ValueError("need a username of [a-z0-9_.@-] and a password without ':'")
+        if not self.port:
+            self._prepare()
+        home = self.root / "mail" / username
+        home.mkdir()
+        os.chown(home, self.uid, self.gid)
+        # one passwd-file per user: Dovecot re-reads a changed one only once a second
+        entry = self.users / username
+        entry.write_text(f"{username}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::\n")
+        os.chown(entry, self.uid, self.gid)
+        return Account(self.host, self.port, self.tls_port, username, password, self.ca_file)
+
+    def doveadm(self, *args: str, data: bytes | None = None) -> str:
+        return _run("doveadm", "-c", self.conf, *args, data=data)
+
+    def deliver(self, username: str, raw: bytes, folder: str = "INBOX") -> None:
+        """Put ``raw`` into an existing ``folder`` as a delivery would: ``doveadm save``.
+
+        The mail is unseen and \\Recent; IDLE clients hear EXISTS about 0.5 s later.
+        """
+        self.doveadm("save", "-u", username, "-m", folder, data=raw)
+
+    def reset_uidvalidity(self, username: str, folder: str = "INBOX") -> None:
+        """Raise ``folder``'s UIDVALIDITY by one.  Its mails are KEPT, with the same UIDs.
+
+        A client that has the folder selected is disconnected at its next command:
+        Dovecot logs "IMAP session state is inconsistent, please relogin".
+        """
+        out = self.doveadm("-f", "flow", "mailbox", "status", "-u", username, "uidvalidity", folder)
+        new = int(out.strip().partition("=")[2]) + 1
+        self.doveadm("mailbox", "update", "-u", username, "--uid-validity", str(new), folder)
+
+    def log_text(self) -> str:
+        """Dovecot's log, then anything it wrote to stderr (errors before logging is set up)."""
+        logs = (self.log_path, self.root / "log/stderr.log")
+        return "".join(p.read_text(errors="replace") for p in logs if p.exists())

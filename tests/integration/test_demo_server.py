@@ -1,0 +1,87 @@
+"""The embedded IMAP server of ``madoguchi demo``, exercised with a real IMAP client."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from imapclient import IMAPClient
+
+from daemon.demo_server import DemoAccount, DemoServer
+
+MESSAGE = (
+    b"From: buyer@example.com\r\n"
+    b"To: shop@example.com\r\n"
+    b"Subject: where is my parcel?\r\n"
+    b"Message-ID: <demo-1@example.com>\r\n"
+    b"\r\n"
+    b"It has not arrived.\r\n"
+)
+
+
+def _login(account: DemoAccount) -> IMAPClient:
+    client = IMAPClient(account.host, port=account.port, ssl=False, timeout=10)
+    client.login(account.username, account.password)
+    return client
+
+
+def test_demo_server_serves_imap_with_drafts_peek_and_idle() -> None:
+    started = time.perf_counter()
+    server = DemoServer(username="seller", password="s3cret")
+    with server as account:
+        assert time.perf_counter() - started < 2.0
+        assert account.host == "127.0.0.1"
+        assert account.port > 0
+        assert (account.username, account.password) == ("seller", "s3cret")
+
+        with _login(account) as client:
+            capabilities = client.capabilities()
+            assert b"IDLE" in capabilities
+            assert b"UIDPLUS" in capabilities
+            names = {name for _flags, _delim, name in client.list_folders()}
+            assert {"INBOX", "Drafts"} <= names
+
+            server.append("INBOX", MESSAGE)
+            client.select_folder("INBOX")
+            uids = client.search("ALL")
+            assert len(uids) == 1
+            fetched = client.fetch(uids, ["BODY.PEEK[]", "FLAGS"])[uids[0]]
+            assert fetched[b"BODY[]"] == MESSAGE
+            assert b"\\Seen" not in fetched[b"FLAGS"]
+            flags = client.get_flags(uids)[uids[0]]
+            assert b"\\Seen" not in flags
+
+        _assert_idle_sees_append_from_another_connection(account)
+
+
+def _assert_idle_sees_append_from_another_connection(account: DemoAccount) -> None:
+    with _login(account) as idler, _login(account) as sender:
+        idler.select_folder("INBOX")
+        idler.idle()
+        try:
+            appended_at = time.monotonic()
+            sender.append("INBOX", MESSAGE)
+            exists_at = None
+            while exists_at is None and time.monotonic() - appended_at < 5.0:
+                for response in idler.idle_check(timeout=0.5):
+                    if len(response) >= 2 and response[1] == b"EXISTS":
+                        exists_at = time.monotonic()
+        finally:
+            idler.idle_done()
+        assert exists_at is not None, "no EXISTS during IDLE"
+        assert exists_at - appended_at < 2.0
+        assert len(idler.search("ALL")) == 2
+
+
+def test_demo_server_stops_with_a_client_connected_and_starts_empty() -> None:
+    first = DemoServer()
+    with first as account:
+        first.append("Drafts", MESSAGE)
+        lingering = _login(account)
+        lingering.select_folder("Drafts")
+    with pytest.raises(OSError):
+        socket.create_connection((account.host, account.port), timeout=1).close()
+    lingering.shutdown()
+    with DemoServer() as account, _login(account) as client:
+        assert client.select_folder("Drafts")[b"EXISTS"] == 0
