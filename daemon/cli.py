@@ -115,6 +115,10 @@ def _classify(args: argparse.Namespace) -> int:
         except MadoguchiError as exc:
             failed += 1
             row = {"file": name, "error": str(exc)}
+        except Exception as exc:  # the contract: one line per file, never a traceback
+            failed += 1
+            log.debug("unexpected error on %s", name, exc_info=True)
+            row = {"file": name, "error": f"unexpected error: {type(exc).__name__}: {exc}"}
         if args.json:
             print(json.dumps(row, ensure_ascii=False), flush=True)
         elif "error" in row:

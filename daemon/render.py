@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -239,5 +240,5 @@ def _address(msg: EmailMessage, header: str, address: str) -> None:
     local, _, domain = address.rpartition("@")
     try:
         msg[header] = Address(addr_spec=f"{local}@{domain}")
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, HeaderParseError):
         return  # an address the mail library refuses is left out rather than mangled

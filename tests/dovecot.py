@@ -1,15 +1,13 @@
 """A throwaway Dovecot IMAP server for integration tests (a plain module: no pytest in here).
 
-Everything lives under one root directory: ``etc/`` (dovecot.conf, passwd-file), ``tls/`` (a
-throwaway CA and a server certificate for 127.0.0.1 and localhost), ``mail/<user>/Maildir``,
-``run/`` (base_dir), ``state/`` and ``log/``.  Dovecot runs in the foreground as a child of the
-test process and listens on 127.0.0.1 only: ``port`` is plain IMAP offering STARTTLS (plaintext
-LOGIN allowed there too), ``tls_port`` is implicit TLS.  IDLE, UIDPLUS and SPECIAL-USE are on;
-the inbox namespace auto-subscribes Drafts, Sent, Trash and Junk with their special-use flags.
-The hierarchy separator is Maildir's default ``.``; at most 10 connections per user and IP.
-
-Run as root, the mail belongs to the ``dovecot`` user, so o+x is added to root and to its
-ancestors inside the temp directory; run as anyone else, everything runs as that user.
+All of it lives under one root: ``etc/`` (dovecot.conf, a passwd-file per user), ``tls/`` (a
+throwaway CA and a certificate for 127.0.0.1 and localhost), ``mail/<user>/Maildir``, ``run/``
+(base_dir), ``state/`` and ``log/``.  Dovecot runs in the foreground as a child of the test process,
+on 127.0.0.1 only: ``port`` is plain IMAP with STARTTLS (plaintext LOGIN allowed too), ``tls_port``
+implicit TLS.  IDLE, UIDPLUS, MOVE and SPECIAL-USE are on; Drafts, Sent, Trash and Junk exist,
+subscribed, with their special-use flags.  Separator ``.``; at most 10 connections per user+IP.
+Run as root, mail belongs to the ``dovecot`` user, and o+x is added to root and its ancestors
+inside the temp dir; run as anyone else, everything runs as that user.
 """
 
 from __future__ import annotations
@@ -41,13 +39,8 @@ class Account:
     ca_file: Path  # the CA that signed the server certificate
 
 
-_SPECIAL = "".join(
-    f"  mailbox {name} {{\n    special_use = \\{name}\n    auto = subscribe\n  }}\n"
-    for name in ("Drafts", "Sent", "Trash", "Junk")
-)
-# chroot needs root; without it the services work the same
-_NO_CHROOT = "".join(f"service {s} {{\n  chroot =\n}}\n" for s in ("ipc", "old-stats"))
-_CONFIG = Template(f"""\
+# "; " separates lines, to keep Dovecot's one-setting-a-line sections short here
+_CONFIG = Template("""\
 base_dir = $root/run
 state_dir = $root/state
 log_path = $root/log/dovecot.log
@@ -66,39 +59,26 @@ default_internal_group = $internal_group
 first_valid_uid = $uid
 first_valid_gid = $gid
 mail_location = maildir:~/Maildir
-# failed logins answer within 0.5 s and, with the anvil-auth-penalty socket disabled below,
-# do not slow down every later login from 127.0.0.1 (by up to 15 s, for half a minute)
+passdb {; driver = passwd-file; args = scheme=PLAIN $root/etc/users/%u; }
+userdb {; driver = passwd-file; args = $root/etc/users/%u; }
+namespace inbox {; inbox = yes
+  mailbox Drafts {; special_use = \\Drafts; auto = subscribe; }
+  mailbox Sent {; special_use = \\Sent; auto = subscribe; }
+  mailbox Trash {; special_use = \\Trash; auto = subscribe; }
+  mailbox Junk {; special_use = \\Junk; auto = subscribe; }
+}
+# Failed logins answer within 0.5 s and, with the anvil-auth-penalty socket disabled, do not
+# slow down every later login from 127.0.0.1 (by up to 15 s, for half a minute).
 auth_failure_delay = 0
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN $root/etc/users/%u
-}}
-userdb {{
-  driver = passwd-file
-  args = $root/etc/users/%u
-}}
-namespace inbox {{
-  inbox = yes
-{_SPECIAL}}}
-{_NO_CHROOT}service anvil {{
-  chroot =
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service imap-login {{
-  chroot =
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = $port
-  }}
-  inet_listener imaps {{
-    address = 127.0.0.1
-    port = $tls_port
-    ssl = yes
-  }}
-}}
-""")
+service anvil {; unix_listener anvil-auth-penalty {; mode = 0; }; chroot =; }
+# chroot needs root, and the services work the same without it
+service ipc {; chroot =; }
+service old-stats {; chroot =; }
+service imap-login {; chroot =
+  inet_listener imap {; address = 127.0.0.1; port = $port; }
+  inet_listener imaps {; address = 127.0.0.1; port = $tls_port; ssl = yes; }
+}
+""".replace("; ", "\n"))
 
 
 def find_binary() -> str | None:
@@ -143,29 +123,24 @@ class Dovecot:
         if not self.ca_file.exists():
             self._make_certs()
         if not self.port:
-            sockets = [socket.socket() for _ in range(2)]
-            for s in sockets:
-                s.bind((self.host, 0))
-            self.port, self.tls_port = (s.getsockname()[1] for s in sockets)
-            for s in sockets:
-                s.close()
+            with socket.socket() as a, socket.socket() as b:
+                a.bind((self.host, 0))
+                b.bind((self.host, 0))
+                self.port, self.tls_port = a.getsockname()[1], b.getsockname()[1]
         self.conf.write_text(_CONFIG.substitute(
             root=self.root, port=self.port, tls_port=self.tls_port, uid=self.uid, gid=self.gid,
             **self._users))
 
     def _make_certs(self) -> None:
-        tls = self.root / "tls"
-        new = ("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-               "-noenc", "-days", "30")
-        _run("openssl", *new, "-keyout", tls / "ca.key", "-out", self.ca_file,
-             "-subj", "/CN=Dovecot test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        _run("openssl", *new, "-keyout", tls / "server.key", "-out", tls / "server.pem",
-             "-CA", self.ca_file, "-CAkey", tls / "ca.key", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-addext", "basicConstraints=critical,CA:FALSE",
-             "-addext", "keyUsage=critical,digitalSignature",
-             "-addext", "extendedKeyUsage=serverAuth")
+        tls, ext = self.root / "tls", "-addext"
+        new = ("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+               "ec_paramgen_curve:prime256v1", "-noenc", "-days", "30")
+        _run(*new, "-keyout", tls / "ca.key", "-out", self.ca_file, "-subj", "/CN=Dovecot test CA",
+             ext, "basicConstraints=critical,CA:TRUE", ext, "keyUsage=critical,keyCertSign,cRLSign")
+        _run(*new, "-keyout", tls / "server.key", "-out", tls / "server.pem", "-CA", self.ca_file,
+             "-CAkey", tls / "ca.key", "-subj", "/CN=localhost",
+             ext, "subjectAltName=IP:127.0.0.1,DNS:localhost", ext, "extendedKeyUsage=serverAuth",
+             ext, "basicConstraints=critical,CA:FALSE", ext, "keyUsage=critical,digitalSignature")
 
     def start(self, timeout: float = 15.0) -> None:
         """Start Dovecot; return once it greets on ``port``."""
@@ -194,8 +169,8 @@ class Dovecot:
     def stop(self) -> None:
         """SIGTERM to the master and all its children, as systemd does (KillMode=control-group).
 
-        The master alone would leave logged-in imap processes, and their clients, running.
-        Connected clients get ``* BYE Server shutting down.``
+        Clients get ``* BYE Server shutting down.`` (SIGTERM to the master alone would leave
+        logged-in imap processes running).  Whatever is left after 2 s gets SIGKILL.
         """
         proc, self._proc = self._proc, None
         if proc is None:
@@ -203,8 +178,7 @@ class Dovecot:
         if proc.returncode is None:  # not reaped, so its pid cannot be reused as a group id
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            # wait without reaping until the master exits, then kill any stragglers
+            deadline = time.monotonic() + 2  # the master waits ~1 s for children; anvil can hang
             while time.monotonic() < deadline and not os.waitid(
                     os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
                 time.sleep(0.01)
@@ -227,7 +201,7 @@ class Dovecot:
         home = self.root / "mail" / username
         home.mkdir()
         os.chown(home, self.uid, self.gid)
-        # one passwd-file per user: Dovecot re-reads a changed one only once a second
+        # a passwd-file per user, as Dovecot re-reads a changed one only once a second
         entry = self.users / username
         entry.write_text(f"{username}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::\n")
         os.chown(entry, self.uid, self.gid)
@@ -237,17 +211,17 @@ class Dovecot:
         return _run("doveadm", "-c", self.conf, *args, data=data)
 
     def deliver(self, username: str, raw: bytes, folder: str = "INBOX") -> None:
-        """Put ``raw`` into an existing ``folder`` as a delivery would: ``doveadm save``.
+        """Put ``raw`` into an existing ``folder`` as a delivery would (``doveadm save``).
 
-        The mail is unseen and \\Recent; IDLE clients hear EXISTS about 0.5 s later.
+        It arrives unseen and \\Recent; an IDLE client hears EXISTS ~0.5 s later.
         """
         self.doveadm("save", "-u", username, "-m", folder, data=raw)
 
     def reset_uidvalidity(self, username: str, folder: str = "INBOX") -> None:
         """Raise ``folder``'s UIDVALIDITY by one.  Its mails are KEPT, with the same UIDs.
 
-        A client that has the folder selected is disconnected at its next command:
-        Dovecot logs "IMAP session state is inconsistent, please relogin".
+        A client with the folder selected gets ``* BYE IMAP session state is inconsistent,
+        please relogin.`` at its next command (an IDLE client hears nothing until then).
         """
         out = self.doveadm("-f", "flow", "mailbox", "status", "-u", username, "uidvalidity", folder)
         new = int(out.strip().partition("=")[2]) + 1

@@ -28,7 +28,9 @@ def _plain(account: Account) -> IMAPClient:
 
 
 def _tls_context(account: Account) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(account.ca_file))
+    context = ssl.create_default_context(cafile=str(account.ca_file))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT  # Python 3.13's default
+    return context
 
 
 def test_plain_login_offers_starttls_and_the_extensions(account: Account) -> None:
@@ -46,11 +48,12 @@ def test_starttls_verifies_against_ca_file(account: Account) -> None:
         assert client.select_folder("INBOX")[b"EXISTS"] == 0
 
 
-def test_imaps_verifies_against_ca_file(account: Account) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_imaps_verifies_against_ca_file(account: Account, host: str) -> None:
     context = _tls_context(account)
-    with IMAPClient(account.host, port=account.tls_port, ssl_context=context, timeout=10) as c:
-        c.login(account.username, account.password)
-        assert c.select_folder("INBOX")[b"EXISTS"] == 0
+    with IMAPClient(host, port=account.tls_port, ssl_context=context, timeout=10) as client:
+        client.login(account.username, account.password)
+        assert client.select_folder("INBOX")[b"EXISTS"] == 0
 
 
 def test_imaps_is_not_trusted_without_ca_file(account: Account) -> None:
@@ -58,10 +61,15 @@ def test_imaps_is_not_trusted_without_ca_file(account: Account) -> None:
         IMAPClient(account.host, port=account.tls_port, ssl_context=ssl.create_default_context())
 
 
-def test_wrong_password_is_refused(account: Account) -> None:
-    client = IMAPClient(account.host, port=account.port, ssl=False, timeout=10)
-    with client, pytest.raises(IMAPClient.Error):
-        client.login(account.username, account.password + "x")
+def test_failed_logins_are_refused_without_slowing_later_ones(account: Account) -> None:
+    started = time.monotonic()
+    for username, password in [(account.username, "wrong"), ("nobody-here", "pw")] * 2:
+        client = IMAPClient(account.host, port=account.port, ssl=False, timeout=10)
+        with client, pytest.raises(IMAPClient.Error):
+            client.login(username, password)
+    with _plain(account):
+        pass
+    assert time.monotonic() - started < 4  # ~0.5 s a failure, no per-IP penalty (4 s, 8 s...)
 
 
 def test_drafts_folder_is_found_by_special_use(account: Account) -> None:
