@@ -96,9 +96,9 @@ def _word(value: str, charset: str) -> str:
     return Header(value, "utf-8").encode()
 
 
-def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
-    """[(name suffix, raw mail)] for one hand-written message: the message, and maybe the
-    earlier order notice."""
+def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes, str | None]]:
+    """[(name suffix, raw mail, the order id printed in it)] for one hand-written message: the
+    message, and maybe the earlier order notice."""
     sent = BASE + timedelta(days=rng.randint(0, 50), minutes=rng.randint(0, 14 * 60))
     days = int(item.get("days_since_order") or 0)
     ordered = sent - timedelta(days=days, minutes=rng.randint(0, 600))
@@ -111,7 +111,7 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
     common = [("Date", format_datetime(sent)), ("Message-ID", msgid)]
     if item["intent"] == "other" and item.get("from"):
         return [("", _mail([("From", item["from"]), ("To", "shop@example.com"),
-                            ("Subject", subject or "お知らせ"), *common], text, rng))]
+                            ("Subject", subject or "お知らせ"), *common], text, rng), None)]
     out: list[tuple[str, bytes]] = []
     if mp == "amazon":
         oid = f"{rng.choice(['249', '250', '503'])}-{_digits(rng, 7)}-{_digits(rng, 7)}"
@@ -124,7 +124,7 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
                                            ("Subject", f"売れました！出荷してください: {product[:30]}"),
                                            ("Date", format_datetime(ordered)),
                                            ("Message-ID", f"<{_rid(rng, 20)}@amazon.co.jp>")],
-                                          notice, rng)))
+                                          notice, rng), oid))
         if item["intent"] == "late_return" and rng.random() < 0.35:
             body = ("購入者様に代わりまして、Amazon.co.jpカスタマーサービスよりご連絡いたします。\n\n"
                     "下記のご注文についてご依頼がありました。お手数ですが、購入者様にご連絡いただきますよう"
@@ -132,7 +132,7 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
                     f"ご依頼内容:\n{text}\n\nAmazon.co.jpカスタマーサービス\n")
             subj = f"Amazonのカスタマー {buyer}様から返品および返金ポリシーに関するお問い合わせ(注文:{oid})"
             out.append(("", _mail([("From", f"{_rid(rng, 15)}@marketplace.amazon.co.jp"),
-                                   ("To", "shop@example.com"), ("Subject", subj), *common], body, rng)))
+                                   ("To", "shop@example.com"), ("Subject", subj), *common], body, rng), oid))
             return out
         relay = f"{_rid(rng, 15)}@{rng.choice(['', '', 'm.'])}marketplace.amazon.co.jp"
         tok = _rid(rng, 13, string.ascii_uppercase + string.digits)
@@ -154,7 +154,7 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
                     f"<pre style=\"white-space: pre-wrap; white-space: -o-pre-wrap\">{escape(text)}</pre>"
                     f"<p style=\"font-size:10px\">[commMgrTok:{tok}]</p></body></html>")
         out.append(("", _mail([("From", f"{buyer} - Amazon Marketplace <{relay}>"),
-                               ("To", "shop@example.com"), ("Subject", subj), *common], body, rng, html)))
+                               ("To", "shop@example.com"), ("Subject", subj), *common], body, rng, html), oid))
         return out
     if mp == "amazon_pay":
         oid = f"P03-{_digits(rng, 7)}-{_digits(rng, 7)}"
@@ -164,7 +164,7 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
                 f"お問い合わせ内容:\n{text}\n\nAmazon Pay\n")
         subj = subject or f"お問い合わせ_{oid}"
         return [("", _mail([("From", "Amazon Pay <auto-communicator@amazonpay.amazon.co.jp>"),
-                            ("To", "shop@example.com"), ("Subject", subj), *common], body, rng))]
+                            ("To", "shop@example.com"), ("Subject", subj), *common], body, rng), oid)]
     if mp in ("rakuten", "direct"):
         if mp == "rakuten":
             sender = f"{_rid(rng, 12)}@pc.fw.rakuten.ne.jp"
@@ -177,12 +177,13 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
             sender = f"{_rid(rng, 8)}@{domain}"
             topics = [f"{product}について", "注文の件", "お問い合わせ", "Re: ご注文ありがとうございます", ""]
             body, subj = text, subject or rng.choice(topics)
+        printed_id = oid if mp == "rakuten" and (oid in body or oid in subj) else None
         return [("", _mail([("From", f"{buyer} <{sender}>"), ("To", "shop@example.com"),
-                            ("Subject", subj), *common], body, rng))]
+                            ("Subject", subj), *common], body, rng), printed_id)]
     layouts = {
         "mercari": ("メルカリ <no-reply@mercari.jp>", f"「{product[:40]}」に取引メッセージが届きました",
                     "取引メッセージが届きました", "商品ID : m" + _digits(rng, 11), "購入日時",
-                    "https://jp.mercari.com/transaction/m{}"),
+                    "https://jp.mercari.com/transaction/{}"),
         "yahoo_auctions": ("Yahoo!オークション <auction-master@mail.yahoo.co.jp>",
                            f"ヤフオク! - 取引メッセージ：{product[:40]}", "落札者から取引メッセージが届きました",
                            "オークションID：" + rng.choice("bcdefghjklmnopqrstuvwxyz") + _digits(rng, 10),
@@ -213,12 +214,19 @@ def wrap(item: dict[str, Any], rng: random.Random) -> list[tuple[str, bytes]]:
             f"■取引情報\n{id_line}\n商品名：{product}\n{printed}\n取引画面はこちら\n{link}\n\n"
             "※このメールは送信専用です。返信はお取引画面から行ってください。\n")
     return [("", _mail([("From", sender), ("To", "shop@example.com"), ("Subject", subj), *common],
-                       body, rng))]
+                       body, rng), ident)]
+
+
+EXPECTED_MARKETPLACE = {"amazon_pay": "amazon", "yahoo_flea": "yahoo_auctions", "rakuten": "unknown",
+                        "direct": "unknown"}
 
 
 def build(source: Path, out: Path, seed: int) -> dict[str, int]:
+    """Writes OUT/<intent>/<id>.eml and OUT/truth.jsonl: for every buyer message, the
+    marketplace and order id that parsing should find (the order id as printed in the mail)."""
     rng = random.Random(seed)
     counts: dict[str, int] = {}
+    truth: list[str] = []
     seen: set[str] = set()
     for path in sorted(source.rglob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -229,12 +237,17 @@ def build(source: Path, out: Path, seed: int) -> dict[str, int]:
             if key in seen:  # exact or whitespace-only duplicates
                 continue
             seen.add(key)
-            for suffix, raw in wrap(item, rng):
+            for suffix, raw, order_id in wrap(item, rng):
                 label = "other" if suffix else item["intent"]
                 folder = out / label
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{item['id']}{suffix}.eml").write_bytes(raw)
                 counts[label] = counts.get(label, 0) + 1
+                if not suffix and item["intent"] != "other":
+                    mp = EXPECTED_MARKETPLACE.get(item["marketplace"], item["marketplace"])
+                    truth.append(json.dumps({"file": f"{label}/{item['id']}.eml", "marketplace": mp,
+                                             "order_id": order_id}))
+    (out / "truth.jsonl").write_text("\n".join(truth) + "\n", encoding="utf-8")
     return counts
 
 

@@ -46,14 +46,17 @@ def context(s: config.Settings, store: Store | None = None,
 
 def account(s: config.Settings) -> ImapAccount:
     config.require_imap(s)
+    from daemon import oauth
+
+    token = oauth.token_source(s)  # None for auth = "password"
     return ImapAccount(
         host=s.imap.host, port=s.imap.port, username=s.imap.username,
-        password=config.password(s), security=s.imap.security,
+        password=config.password(s) if token is None else "", security=s.imap.security,
         verify=s.imap.verify_certificate,
         ca_file=str(s.path(s.imap.ca_file)) if s.imap.ca_file else "",
         timeout=s.imap.timeout_seconds, folder=s.imap.folder,
         drafts_folder=s.imap.drafts_folder, idle_seconds=s.imap.idle_seconds,
-        poll_seconds=s.imap.poll_seconds,
+        poll_seconds=s.imap.poll_seconds, auth=s.imap.auth, token=token,
     )
 
 
@@ -80,5 +83,12 @@ def service(s: config.Settings, since: date | None = None) -> Service:
         m = first.pop() if first else classifier_for(current)
         return context(current, st, m)
 
+    metrics = None
+    if s.service.metrics_port:
+        from daemon.metrics import Metrics
+
+        metrics = Metrics.create()
+        metrics.serve(s.service.metrics_port)
     return Service(connect=lambda: ImapMailbox(acct), store=st, context=build,
-                   folder=s.imap.folder, since=since, backoff_max=s.service.backoff_max_seconds)
+                   folder=s.imap.folder, since=since, backoff_max=s.service.backoff_max_seconds,
+                   metrics=metrics)

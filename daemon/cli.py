@@ -54,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     svc = app.service(s, _since(args.since))
-    REDACTOR.add(config.password(s))
+    if s.imap.auth == "password":  # OAuth2 tokens are added by daemon/oauth.py as it sees them
+        REDACTOR.add(config.password(s))
     signal.signal(signal.SIGTERM, lambda *_: svc.stop.set())
     signal.signal(signal.SIGINT, lambda *_: svc.stop.set())
     signal.signal(signal.SIGHUP, lambda *_: svc.reload.set())
@@ -277,6 +278,18 @@ def _retry(args: argparse.Namespace) -> int:
     return _once(args)
 
 
+@command("auth", "sign in to Gmail or Microsoft 365 and keep the OAuth2 refresh token in [oauth] credentials_file")
+def _auth(args: argparse.Namespace) -> int:
+    from daemon import oauth
+
+    s = _settings(args)
+    path = oauth.sign_in(s, args.provider, browser=not args.no_browser, device_code=not args.interactive)
+    print(f"signed in to {args.provider}: the refresh token is kept in {path} (mode 0600)")
+    if s.imap.auth == "password":
+        print('madoguchi: set [imap] auth = "xoauth2" in the config to log in with it', file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madoguchi", description="Buyer complaints in a seller's "
                                 "mailbox become prioritised draft replies in Drafts.")
@@ -309,6 +322,13 @@ def parser() -> argparse.ArgumentParser:
         if name == "check-config":
             sp.add_argument("--print-example", action="store_true",
                             help="print config/example.toml, generated from the settings")
+        if name == "auth":
+            sp.add_argument("provider", choices=("gmail", "microsoft"))
+            sp.add_argument("-c", "--config", required=True, help="the TOML configuration file")
+            sp.add_argument("--no-browser", action="store_true",
+                            help="gmail: print the sign-in address instead of opening a browser")
+            sp.add_argument("--interactive", action="store_true",
+                            help="microsoft: sign in in a browser instead of with a device code")
     return p
 
 

@@ -35,6 +35,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Verify the server's TLS certificate. Can be turned off only for localhost."),
     Setting("imap", "ca_file", str, "",
             "A CA bundle to verify the server with, instead of the system's (a private CA)."),
+    Setting("imap", "auth", str, "password",
+            'How to log in: "password" (LOGIN, with password_file / password_env / the systemd '
+            'credential), or "xoauth2" / "oauthbearer" (SASL with an OAuth2 access token from '
+            "[oauth]: Gmail and Microsoft 365, which turn plain passwords off)."),
     Setting("imap", "password_file", str, "", "File holding the password (first line)."),
     Setting("imap", "password_env", str, "", "Environment variable holding the password."),
     Setting("imap", "password_credential", str, "password",
@@ -49,6 +53,27 @@ SETTINGS: tuple[Setting, ...] = (
             "and NAT boxes much sooner)."),
     Setting("imap", "poll_seconds", int, 60, "Polling interval when the server has no IDLE."),
     Setting("imap", "timeout_seconds", int, 60, "Socket timeout for IMAP commands."),
+    Setting("oauth", "provider", str, "",
+            'Who issued the OAuth2 token: "gmail" or "microsoft" (Microsoft 365 / Outlook.com); '
+            "empty = the one `madoguchi auth` recorded in credentials_file."),
+    Setting("oauth", "credentials_file", str, "",
+            "JSON file (mode 0600) holding the refresh token from `madoguchi auth` and the current "
+            "access token, which is refreshed and written back here (relative to the config "
+            "file's folder; required when [imap] auth is not \"password\")."),
+    Setting("oauth", "client_id", str, "",
+            "The OAuth2 client ID: a Google Cloud \"Desktop app\" client, or a Microsoft Entra ID "
+            "app registration (public client) with the IMAP.AccessAsUser.All permission."),
+    Setting("oauth", "client_secret_file", str, "",
+            "File holding the client secret (first line), or the client_secret_….json downloaded "
+            "from Google Cloud. Google's desktop clients need it; Microsoft's public clients do not."),
+    Setting("oauth", "client_secret_env", str, "", "Environment variable holding the client secret."),
+    Setting("oauth", "token_endpoint", str, "",
+            "Where the refresh token is exchanged for an access token; empty = the provider's "
+            "(https://oauth2.googleapis.com/token, https://login.microsoftonline.com/<tenant>/"
+            "oauth2/v2.0/token). http:// is allowed only for localhost."),
+    Setting("oauth", "tenant", str, "common",
+            "Microsoft only: the Entra ID tenant (ID or domain) to sign in with; \"common\" for "
+            "multi-tenant apps and personal accounts."),
     Setting("state", "path", str, "madoguchi.sqlite3",
             "SQLite file recording handled mails (relative to the config file's folder, or "
             "$STATE_DIRECTORY under systemd)."),
@@ -73,6 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("service", "since", str, "",
             "Backfill mail received on or after this date (YYYY-MM-DD) on the first start; "
             "empty = only mail that arrives after the first start."),
+    Setting("service", "metrics_port", int, 0,
+            "Serve Prometheus metrics on 127.0.0.1 at this port; 0 = off."),
 )
 
 _BY_KEY = {(s.section, s.key): s for s in SETTINGS}

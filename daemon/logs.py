@@ -55,5 +55,5 @@ def setup(verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("imapclient", "mailparser", "pymap", "asyncio"):
+    for noisy in ("mailparser", "pymap", "asyncio") + (() if verbose else ("imapclient",)):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,9 +12,9 @@ import imaplib
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -43,6 +43,8 @@ class ImapAccount:
     drafts_folder: str = "Drafts"
     idle_seconds: int = 540
     poll_seconds: int = 60
+    auth: str = "password"  # password | xoauth2 | oauthbearer (SASL with an OAuth2 access token)
+    token: Callable[[], str] | None = field(default=None, repr=False, compare=False)  # daemon/oauth.py
 
     def __repr__(self) -> str:  # the password never reaches a log or a traceback
         return f"ImapAccount({self.username}@{self.host}:{self.port}, {self.security})"
@@ -85,17 +87,37 @@ def _connect(account: ImapAccount) -> IMAPClient:
         if not account.verify:  # config allows this only for localhost
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+    secret = account.token() if account.auth != "password" and account.token else account.password
     with _translated("connect"):
         client = IMAPClient(account.host, port=account.port, ssl=account.security == "tls",
                             ssl_context=context, timeout=account.timeout)
         try:
             if account.security == "starttls":
                 client.starttls(context)
-            client.login(account.username, account.password)
+            _login(client, account, secret)
         except BaseException:
             _shutdown(client)
             raise
     return client
+
+
+def _login(client: IMAPClient, account: ImapAccount, secret: str) -> None:
+    """LOGIN with the password, or SASL XOAUTH2 / OAUTHBEARER with the access token."""
+    if account.auth == "password":
+        client.login(account.username, secret)
+        return
+    if account.token is None:
+        raise LoginRefused(f"[imap] auth = {account.auth!r} needs an OAuth2 access token: set [oauth]")
+    try:
+        if account.auth == "oauthbearer":
+            client.oauthbearer_login(account.username, secret)
+        else:
+            client.oauth2_login(account.username, secret)
+    except LoginError as exc:
+        raise LoginRefused(f"the IMAP server refused the {account.auth.upper()} login of "
+                           f"{account.username}: check [imap] username (the account that signed in) "
+                           "and that IMAP is on for it; if access was revoked, run `madoguchi auth` again"
+                           ) from exc
 
 
 def _shutdown(client: IMAPClient) -> None:
@@ -216,6 +238,8 @@ class ImapMailbox:
     def wait(self, seconds: float, stop: threading.Event) -> None:
         """Until new mail may be there, `seconds` pass, or `stop` is set. IDLE where offered
         (renewed by the caller at least every idle_seconds), else a NOOP poll."""
+        if not self.idle:
+            seconds = min(seconds, self.account.poll_seconds)
         deadline = time.monotonic() + seconds
         with _translated("IDLE"):
             if not self.idle:

@@ -123,7 +123,7 @@ def _notification(msg: Message, message_id: str, truncated: bool, depth: int) ->
         order_date=facts.order_date,
         reply=facts.reply,
         references=tuple(re.findall(r"<[^<>\s]{1,250}>", decode_header(_header(msg, "References")))),
-        language=language_of(subject + "\n" + words),
+        language=language_of(words or subject),  # the buyer's own words, not the wrapper's
         via=facts.via,
         truncated=truncated,
     )

@@ -7,7 +7,7 @@ the state store (order dates from earlier notices, earlier complaints about a pr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -16,7 +16,8 @@ from jinja2 import Environment
 from classifier.predict import Classifier
 from daemon.catalogue import Listing, product_key, related
 from daemon.decide import Policy, decide
-from daemon.domain import Notification, Outcome
+from daemon.domain import Notification, Outcome, Prediction
+from daemon.errors import MadoguchiError
 from daemon.parse import parse
 from daemon.render import Complaint, Seller, complaint_of, render
 
@@ -36,8 +37,32 @@ def handle(raw: bytes, ctx: Context, now: datetime) -> Outcome:
     return handle_parsed(parse(raw), ctx, now)
 
 
-def handle_parsed(n: Notification, ctx: Context, now: datetime) -> Outcome:
-    prediction = ctx.classifier.predict([n])[0]
+def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime) -> list[Outcome | MadoguchiError]:
+    """Many mails at once: the model is asked once for the whole batch (one call costs about
+    as much as a hundred mails), and a mail that fails gives its error in its place."""
+    parsed: list[Notification | MadoguchiError] = []
+    for raw in raws:
+        try:
+            parsed.append(parse(raw))
+        except MadoguchiError as exc:
+            parsed.append(exc)
+    good = [n for n in parsed if isinstance(n, Notification)]
+    predictions = iter(ctx.classifier.predict(good))
+    out: list[Outcome | MadoguchiError] = []
+    for n in parsed:
+        if isinstance(n, MadoguchiError):
+            out.append(n)
+            continue
+        try:
+            out.append(handle_parsed(n, ctx, now, next(predictions)))
+        except MadoguchiError as exc:
+            out.append(exc)
+    return out
+
+
+def handle_parsed(n: Notification, ctx: Context, now: datetime,
+                  prediction: Prediction | None = None) -> Outcome:
+    prediction = prediction or ctx.classifier.predict([n])[0]
     known = ctx.order_date_of(n.order_id) if n.order_id else None
     decision = decide(n, prediction, ctx.policy, now, known)
     complaints: tuple[Complaint, ...] = ()
@@ -47,5 +72,6 @@ def handle_parsed(n: Notification, ctx: Context, now: datetime) -> Outcome:
         earlier = tuple(c for c in ctx.complaints_of(key) if c.message_id != n.message_id)
         complaints = (*earlier, complaint_of(decision, n))
         matches = related(ctx.listings, item_name=n.item_name, item_id=n.item_id)
-    drafts = render(decision, n, ctx.env, ctx.seller, now, related=matches, complaints=complaints)
+    drafts = render(decision, n, ctx.env, ctx.seller, now, related=matches, complaints=complaints,
+                    catalogue=bool(ctx.listings))
     return Outcome(n, prediction, decision, drafts)

@@ -70,15 +70,16 @@ def one_line(value: object, limit: int = 200) -> str:
 
 
 def render(d: Decision, n: Notification, env: Environment, seller: Seller, now: datetime,
-           *, related: tuple[Match, ...] = (), complaints: tuple[Complaint, ...] = ()
-           ) -> tuple[Draft, ...]:
+           *, related: tuple[Match, ...] = (), complaints: tuple[Complaint, ...] = (),
+           catalogue: bool = False) -> tuple[Draft, ...]:
     if not d.wants_reply:
         return ()
     drafts = [_reply(d, n, env, seller, now)]
-    if n.reply.by_mail and (d.needs_review or d.intent in ("compensation_demand", "late_return")):
+    if n.reply.by_mail:  # the reply goes to the buyer as it is: the seller's note travels apart
         drafts.append(_note(d, n, seller, now))
     if d.alert:
-        drafts.append(alert(n, complaints or (complaint_of(d, n),), related, seller, now))
+        drafts.append(alert(n, complaints or (complaint_of(d, n),), related, seller, now,
+                            catalogue=catalogue))
     return tuple(drafts)
 
 
@@ -90,17 +91,19 @@ def complaint_of(d: Decision, n: Notification) -> Complaint:
 
 
 def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -> str:
-    lang = "en" if n.language == "en" else "ja"
-    names = [f"{lang}/{n.via or n.marketplace}/{d.intent}.txt.j2", f"{lang}/{d.intent}.txt.j2"]
+    lang = n.language if n.language in ("en", "zh") else "ja"
+    # An unsure guess gets a neutral draft: the playbook of a wrong intent would say wrong things.
+    intent = "_review" if d.needs_review else d.intent
+    names = [f"{lang}/{n.via or n.marketplace}/{intent}.txt.j2", f"{lang}/{intent}.txt.j2"]
     try:
         template = env.select_template(names)
     except TemplateNotFound:
         raise TemplateError(f"no template for {d.intent} in {lang} (looked for {names[-1]})") from None
-    placeholder = "【要確認:{}】" if lang == "ja" else "[TO CHECK: {}]"
+    placeholder = {"ja": "【要確認:{}】", "zh": "【要确认:{}】"}.get(lang, "[TO CHECK: {}]")
     variables = {
-        "buyer": one_line(n.buyer_name, 60) or ("ご購入者" if lang == "ja" else "Customer"),
-        "shop": seller.shop_name or placeholder.format("ショップ名" if lang == "ja" else "shop name"),
-        "person": seller.person_name or placeholder.format("担当者名" if lang == "ja" else "your name"),
+        "buyer": one_line(n.buyer_name, 60) or {"ja": "ご購入者", "zh": "顾客"}.get(lang, "Customer"),
+        "shop": seller.shop_name or placeholder.format({"ja": "ショップ名", "zh": "店名"}.get(lang, "shop name")),
+        "person": seller.person_name or placeholder.format({"ja": "担当者名", "zh": "负责人"}.get(lang, "your name")),
         "item": one_line(n.item_name, 120),
         "order_id": one_line(n.order_id, 40),
         "channel": "mail" if n.reply.by_mail else "web",
@@ -108,6 +111,8 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
         "marketplace_label": label(n),
         "days": d.days_since_order if d.days_since_order and d.days_since_order > 0 else None,
         "window": seller.return_window_days,
+        "bought": "ご注文" if n.reply.by_mail else ("ご落札" if n.marketplace == "yahoo_auctions" and not n.via
+                                                    else "ご購入"),
     }
     try:
         text = template.render(**variables)
@@ -136,7 +141,8 @@ def seller_note(d: Decision, n: Notification) -> str:
 def _reply(d: Decision, n: Notification, env: Environment, seller: Seller, now: datetime) -> Draft:
     text = reply_text(d, n, env, seller)
     key = f"reply:{n.message_id}"
-    msg = _message(key, n, d, now)
+    # A mail reply reaches the buyer as filed, headers included: no seller-only header on it.
+    msg = _message(key, n, d, now, for_seller=not n.reply.by_mail)
     if n.reply.by_mail:
         subject = one_line(n.subject) or "お問い合わせの件"
         msg["Subject"] = subject if re.match(r"(?i)re\s*:", subject) else f"Re: {subject}"
@@ -166,13 +172,13 @@ def _note(d: Decision, n: Notification, seller: Seller, now: datetime) -> Draft:
                       f"{one_line(n.item_name or n.order_id or n.subject, 60)}")
     _address(msg, "To", seller.from_address)
     _address(msg, "From", seller.from_address)
-    msg.set_content("返信の下書きと一緒にご確認ください。このメモは購入者に送るものではありません。\n\n"
-                    + seller_note(d, n))
+    msg.set_content("返信の下書き(「Re:」で始まる同じ件名の下書き)と一緒にご確認ください。"
+                    "このメモは購入者に送るものではありません。\n\n" + seller_note(d, n))
     return Draft("note", key, msg, flagged=d.priority == 1)
 
 
 def alert(n: Notification, complaints: tuple[Complaint, ...], related: tuple[Match, ...],
-          seller: Seller, now: datetime) -> Draft:
+          seller: Seller, now: datetime, catalogue: bool = False) -> Draft:
     from daemon.catalogue import product_key
 
     product = product_key(n.item_id, n.item_name, n.order_id)
@@ -202,8 +208,10 @@ def alert(n: Notification, complaints: tuple[Complaint, ...], related: tuple[Mat
             lines.append(f"{i}. [{LABELS.get(m.listing.marketplace, m.listing.marketplace)}] "
                          f"{m.listing.title} — {m.why}")
             lines.append(f"   {m.listing.url}")
+    elif catalogue:
+        lines.append("(出品一覧CSVに、この商品に似た出品は見つかりませんでした。)")
     else:
-        lines.append("(出品一覧に該当する出品が見つかりませんでした。設定 [catalogue] path に出品一覧CSVを"
+        lines.append("(出品一覧CSVが設定されていません。設定 [catalogue] path に出品一覧CSVを"
                      "指定すると、関連する出品がここに並びます。)")
     lines += ["", "やること:", "□ 関連出品を停止", "□ 同じ仕入れ先・ロットの在庫を点検",
               "□ 基準を満たしていなければ購入者へすぐ連絡", "□ 改善を確認してから販売を再開"]
@@ -211,13 +219,17 @@ def alert(n: Notification, complaints: tuple[Complaint, ...], related: tuple[Mat
     return Draft("alert", key, msg, flagged=True)
 
 
-def _message(key: str, n: Notification, d: Decision, now: datetime) -> EmailMessage:
+def _message(key: str, n: Notification, d: Decision, now: datetime,
+             for_seller: bool = True) -> EmailMessage:
     msg = EmailMessage(policy=default_policy)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = _msgid(key)
-    msg["X-Madoguchi-Key"] = key
+    msg["X-Madoguchi-Key"] = key  # opaque: how Drafts is asked whether this draft is there
     msg["X-Madoguchi-Source"] = n.message_id
     msg["X-Madoguchi-Draft"] = key.partition(":")[0]
+    msg["X-Priority"] = {1: "1 (Highest)", 2: "2 (High)", 3: "3 (Normal)"}.get(d.priority, "5 (Lowest)")
+    if not for_seller:
+        return msg
     msg["X-Madoguchi-Intent"] = d.intent
     msg["X-Madoguchi-Priority"] = str(d.priority)
     msg["X-Madoguchi-Confidence"] = f"{d.confidence:.2f}"
@@ -225,7 +237,6 @@ def _message(key: str, n: Notification, d: Decision, now: datetime) -> EmailMess
     msg["X-Madoguchi-Reasons"] = one_line(" | ".join(d.reasons), 900)
     if d.checklist:
         msg["X-Madoguchi-Checklist"] = one_line(" | ".join(d.checklist), 900)
-    msg["X-Priority"] = {1: "1 (Highest)", 2: "2 (High)", 3: "3 (Normal)"}.get(d.priority, "5 (Lowest)")
     return msg
 
 

@@ -17,15 +17,16 @@ from datetime import date, datetime
 
 from daemon import systemd
 from daemon.catalogue import product_key
-from daemon.domain import Draft, Outcome
-from daemon.errors import ConnectionLost, LoginRefused, MadoguchiError
+from daemon.domain import Draft, Notification, Outcome
+from daemon.errors import ConnectionLost, LoginRefused, MadoguchiError, MailboxError
 from daemon.mailbox import Mailbox
-from daemon.pipeline import Context, handle
+from daemon.metrics import Metrics
+from daemon.pipeline import Context, handle, handle_batch
 from daemon.render import complaint_of
 from daemon.store import Folder, Store
 
 log = logging.getLogger("madoguchi")
-BATCH = 1000  # mails classified before filing: priority-1 drafts go first within a batch
+BATCH = 1000  # mails classified before filing (a bigger burst is ordered by a first pass)
 
 
 @dataclass
@@ -44,12 +45,15 @@ class Service:
     folder: str = "INBOX"
     since: date | None = None
     backoff_max: float = 300.0
+    batch: int = BATCH
     clock: Callable[[], datetime] = lambda: datetime.now().astimezone()
     stop: threading.Event = field(default_factory=threading.Event)
     reload: threading.Event = field(default_factory=threading.Event)
     on_filed: Callable[[int, Outcome], None] = lambda uid, outcome: None
+    metrics: Metrics | None = None
     mailbox: Mailbox | None = None
     _ctx: Context | None = None
+    _woke: float | None = None
 
     # --- one pass -------------------------------------------------------------------------
     def run_once(self, retry_failures: bool = True) -> Filed:
@@ -63,10 +67,12 @@ class Service:
         done = self.store.handled_uids(self.folder, uv, new)
         failed = set(self.store.failed_uids(self.folder, uv))
         todo = [u for u in new if u not in done and (retry_failures or u not in failed)]
-        for i in range(0, len(todo), BATCH):
+        if len(todo) > self.batch:
+            todo = self._by_priority(box, todo)
+        for i in range(0, len(todo), self.batch):
             if self.stop.is_set():
                 break
-            self._batch(box, uv, todo[i : i + BATCH], filed)
+            self._batch(box, uv, todo[i : i + self.batch], filed)
         if self.since and not self.stop.is_set():
             self.store.set_meta(f"backfilled:{self.folder}:{uv}", self.clock().isoformat())
         self.store.set_meta("last_contact", self.clock().isoformat(timespec="seconds"))
@@ -75,10 +81,20 @@ class Service:
     def _batch(self, box: Mailbox, uv: int, uids: list[int], filed: Filed) -> None:
         ctx = self._context()
         ready: list[tuple[int, Outcome, float]] = []
-        for uid, raw in box.fetch(uids):
-            started = time.monotonic()
+        fetched = list(box.fetch(uids))
+        started = self._woke or time.monotonic()
+        try:
+            results: list[Outcome | MadoguchiError | None] = list(
+                handle_batch([raw for _, raw in fetched], ctx, self.clock()))
+        except Exception:  # a bug somewhere in the batch: find the mail, one at a time
+            log.exception("batch failed; handling its mails one by one")
+            results = [None] * len(fetched)
+        for (uid, raw), result in zip(fetched, results, strict=True):
             try:
-                ready.append((uid, handle(raw, ctx, self.clock()), started))
+                outcome = result if result is not None else handle(raw, ctx, self.clock())
+                if isinstance(outcome, MadoguchiError):
+                    raise outcome
+                ready.append((uid, outcome, started))
             except MadoguchiError as exc:
                 self._failed(uid, raw, str(exc), "", filed)
             except Exception as exc:  # a bug must not stop the other mails; kept with its trace
@@ -88,15 +104,52 @@ class Service:
         for uid, outcome, started in ready:
             if self.stop.is_set():
                 return  # the rest stays unrecorded and is handled at the next start
-            for draft in outcome.drafts:
-                self._file(box, draft)
+            try:
+                for draft in outcome.drafts:
+                    self._file(box, draft)
+            except ConnectionLost:
+                raise
+            except MailboxError as exc:  # APPEND refused (quota, size …): this mail only
+                self._failed(uid, b"", str(exc), "", filed)
+                continue
             self._record(uv, uid, outcome)
+            if self.metrics:
+                self.metrics.handled.labels(outcome.decision.intent).inc()
+                for _ in outcome.drafts:
+                    self.metrics.drafts.labels(str(outcome.decision.priority)).inc()
+                self.metrics.latency.observe(time.monotonic() - started)
             filed.outcomes.append((uid, outcome))
             self.on_filed(uid, outcome)
             d, n = outcome.decision, outcome.notification
             log.info("uid=%s message-id=%s marketplace=%s intent=%s priority=%s drafts=%d "
                      "duration=%.3fs", uid, n.message_id, n.marketplace, d.intent, d.priority,
                      len(outcome.drafts), time.monotonic() - started)
+
+    def _by_priority(self, box: Mailbox, uids: list[int]) -> list[int]:
+        """A burst bigger than one batch: a first, cheap pass (parse, classify, decide; no
+        drafts kept) orders it so that every priority-1 mail is filed before the rest."""
+        from daemon.decide import decide
+        from daemon.parse import parse
+
+        ctx = self._context()
+        priority: dict[int, int] = {}
+        chunk: list[tuple[int, Notification]] = []
+
+        def rank() -> None:
+            for (uid, n), p in zip(chunk, ctx.classifier.predict([n for _, n in chunk]), strict=True):
+                known = ctx.order_date_of(n.order_id) if n.order_id else None
+                priority[uid] = decide(n, p, ctx.policy, self.clock(), known).priority
+            chunk.clear()
+
+        for uid, raw in box.fetch(uids):
+            try:
+                chunk.append((uid, parse(raw)))
+            except MadoguchiError:
+                priority[uid] = 0  # fails again in the real pass, and is recorded there
+            if len(chunk) >= 500:
+                rank()
+        rank()
+        return sorted(uids, key=lambda u: (priority.get(u, 0), u))
 
     def _file(self, box: Mailbox, draft: Draft) -> None:
         existing = box.find_drafts(draft.key)
@@ -126,6 +179,8 @@ class Service:
         head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
         self.store.record_failure(self.folder, self.mailbox_uv, uid, message_id_of(head) or None,
                                   reason, detail)
+        if self.metrics:
+            self.metrics.failures.inc()
         filed.failures.append((uid, reason))
         log.error("uid=%s could not be handled: %s", uid, reason)
 
@@ -189,10 +244,14 @@ class Service:
                 # Mail that arrived during a busy pass is seen by the next pass, not by IDLE:
                 # wait only once a pass finds nothing new.
                 if not self.stop.is_set() and not filed.outcomes and not filed.failures:
+                    self._woke = None
                     self._box().wait(idle_seconds, self.stop)
+                    self._woke = time.monotonic()  # the server's notice of new mail
             except (ConnectionLost, LoginRefused) as exc:
                 self._drop()
                 attempt += 1
+                if self.metrics:
+                    self.metrics.reconnects.inc()
                 delay = self.backoff_max if isinstance(exc, LoginRefused) else \
                     min(self.backoff_max, 2 ** min(attempt, 16) * 0.5) * random.uniform(0.5, 1.0)
                 log.warning("%s; trying again in %.1f s", exc, delay)

@@ -16,6 +16,7 @@ import contextlib
 import grp
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -86,6 +87,15 @@ def find_binary() -> str | None:
     return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
 
 
+def _free_port() -> int:
+    """A port below Linux's ephemeral range, so no client socket takes it during a restart."""
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            return port
+
+
 def _run(*args: str | Path, data: bytes | None = None) -> str:
     proc = subprocess.run([str(a) for a in args], input=data, capture_output=True, check=False)
     if proc.returncode:
@@ -122,11 +132,8 @@ class Dovecot:
         self.users.chmod(0o700)
         if not self.ca_file.exists():
             self._make_certs()
-        if not self.port:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind((self.host, 0))
-                b.bind((self.host, 0))
-                self.port, self.tls_port = a.getsockname()[1], b.getsockname()[1]
+        while not self.port or self.tls_port in (0, self.port):
+            self.port, self.tls_port = self.port or _free_port(), _free_port()
         self.conf.write_text(_CONFIG.substitute(
             root=self.root, port=self.port, tls_port=self.tls_port, uid=self.uid, gid=self.gid,
             **self._users))

@@ -46,6 +46,10 @@ def drafts(acct: Account) -> list[dict[bytes, object]]:
         return [fetched[u] for u in uids]
 
 
+def replies(acct: Account) -> list[dict[bytes, object]]:
+    return [d for d in drafts(acct) if b"X-Madoguchi-Draft: reply" in d[b"BODY[HEADER]"]]
+
+
 def inbox_flags(acct: Account) -> list[tuple[bytes, ...]]:
     with IMAPClient(acct.host, port=acct.port, ssl=False) as c:
         c.login(acct.username, acct.password)
@@ -63,8 +67,9 @@ def test_a_new_mail_gives_exactly_one_draft_with_the_right_headers(
     dovecot.deliver(account.username, amazon(COMPLAINT, msgid="<one@example.test>"))
     run = madoguchi("once", "-c", str(cfg))
     assert run.returncode == 0, run.stderr
-    found = drafts(account)
+    found = replies(account)
     assert len(found) == 1
+    assert len(drafts(account)) == 2  # the reply to the relay, and the note to the seller
     head = found[0][b"BODY[HEADER]"].decode()
     assert "X-Madoguchi-Source: <one@example.test>" in head
     assert "In-Reply-To: <one@example.test>" in head
@@ -72,7 +77,7 @@ def test_a_new_mail_gives_exactly_one_draft_with_the_right_headers(
     assert b"\\Draft" in found[0][b"FLAGS"] and b"\\Flagged" in found[0][b"FLAGS"]
     assert inbox_flags(account) == [(b"\\Recent",)] or all(b"\\Seen" not in f for f in inbox_flags(account))
     assert madoguchi("once", "-c", str(cfg)).returncode == 0  # twice: still one
-    assert len(drafts(account)) == 1
+    assert len(replies(account)) == 1 and len(drafts(account)) == 2
 
 
 def test_backfill_since_and_old_mail_ignored_by_default(dovecot: Dovecot, account: Account,
@@ -82,7 +87,7 @@ def test_backfill_since_and_old_mail_ignored_by_default(dovecot: Dovecot, accoun
     assert madoguchi("once", "-c", str(cfg)).returncode == 0
     assert drafts(account) == []
     assert madoguchi("once", "-c", str(cfg), "--since", "2000-01-01").returncode == 0
-    assert len(drafts(account)) == 1
+    assert len(replies(account)) == 1
 
 
 KILL_AFTER_APPEND = """
@@ -104,9 +109,9 @@ def test_killed_between_append_and_commit_still_one_draft(dovecot: Dovecot, acco
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_APPEND, "once", "-c", str(cfg)],
                             cwd=ROOT, capture_output=True, timeout=120)
     assert killed.returncode == -9
-    assert len(drafts(account)) == 1
+    assert len(replies(account)) == 1
     assert madoguchi("once", "-c", str(cfg)).returncode == 0
-    assert len(drafts(account)) == 1
+    assert len(replies(account)) == 1 and len(drafts(account)) == 2
     status = madoguchi("status", "-c", str(cfg))
     assert "handled: 2" in status.stdout or "handled: 1" in status.stdout
 
@@ -212,3 +217,31 @@ def test_demo_from_the_installed_entry_point() -> None:
     assert "5 of 5 mails handled" in out.stdout
     assert "late_return" in out.stdout and "【優先1】" in out.stdout
     assert time.monotonic() - started < 30
+
+
+def test_sighup_reloads_and_sigterm_exits_zero_and_no_secret_anywhere(
+        dovecot: Dovecot, account: Account, tmp_path: Path) -> None:
+    import signal
+
+    cfg = write_config(tmp_path, account)
+    outputs = [madoguchi("-v", "once", "-c", str(cfg)), madoguchi("-v", "check-config", "-c", str(cfg))]
+    log = tmp_path / "run.log"
+    with log.open("wb") as err:
+        p = subprocess.Popen([sys.executable, "-m", "daemon", "-v", "run", "-c", str(cfg)], cwd=ROOT,
+                             stdout=err, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(3)
+            p.send_signal(signal.SIGHUP)
+            dovecot.deliver(account.username, web("mercari", "色が違います", msgid="<hup@x>"))
+            _wait_for(lambda: any(b"<hup@x>" in d[b"BODY[HEADER]"] for d in drafts(account)), 30)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            code = p.wait(30)
+    assert code == 0
+    text = log.read_text()
+    assert "reloaded configuration" in text
+    outputs.append(madoguchi("status", "-c", str(cfg)))
+    everything = text + "".join(o.stdout + o.stderr for o in outputs)
+    assert "LOGIN" in everything  # the debug log of the IMAP commands did cover the login
+    assert account.password not in everything
+    assert account.password.encode() not in (tmp_path / "state.sqlite3").read_bytes()

@@ -115,7 +115,7 @@ def test_service_files_once_in_priority_order_and_records_failures(tmp_path: Pat
 
 
 COMMANDS = ["demo", "run", "once", "classify", "draft", "train", "evaluate", "check-config",
-            "status", "retry"]
+            "status", "retry", "auth"]
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:

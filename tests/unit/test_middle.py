@@ -42,9 +42,14 @@ def pred(intent: str, p: float = 0.9, **others: float) -> Prediction:
     ("compensation_demand", 2, True, False), ("payment_issue", 3, False, False),
     ("inquiry", 3, False, False), ("other", 4, False, False)])
 def test_the_intent_table(intent: str, priority: int, complaint: bool, alert: bool) -> None:
-    d = decide(note(), pred(intent), Policy(), NOW)
+    d = decide(note(buyer_text="対応が遅すぎます。誠意を見せてください"), pred(intent), Policy(), NOW)
     assert (d.intent, d.priority, d.complaint, d.alert) == (intent, priority, complaint, alert)
     assert any("classifier" in r for r in d.reasons)
+
+
+def test_a_compensation_demand_describing_a_defect_also_raises_the_alert() -> None:
+    d = decide(note(buyer_text="前輪が外れました。慰謝料を払ってください"), pred("compensation_demand"), Policy(), NOW)
+    assert d.alert and "外れ" in " ".join(d.reasons)
 
 
 def test_notices_are_other_whatever_the_model_says() -> None:
@@ -115,7 +120,8 @@ def test_golden_drafts_per_intent_and_channel(intent: str, marketplace: str) -> 
     reply = message_from_bytes(drafts[0].message.as_bytes(), policy=default)
     assert reply["X-Madoguchi-Key"] == "reply:<m1@example.test>"
     assert reply["X-Madoguchi-Source"] == "<m1@example.test>"
-    assert reply["X-Madoguchi-Intent"] == d.intent
+    seller_copy = drafts[1].message if by_mail else reply  # the note, for mail replies
+    assert seller_copy["X-Madoguchi-Intent"] == d.intent
     body = reply.get_content()
     assert "佐藤 美香様" in body and "まどぐち書店" in body
     assert "classifier" not in body.split(NOTE_HEAD)[0]  # no internal notes in buyer text
@@ -126,6 +132,9 @@ def test_golden_drafts_per_intent_and_channel(intent: str, marketplace: str) -> 
         assert "<m1@example.test>" in reply["References"]
         assert "[commMgrTok:TOK]" in body
         assert "【優先" not in reply["Subject"] and NOTE_HEAD not in body
+        assert not [h for h in reply if h in ("X-Madoguchi-Intent", "X-Madoguchi-Reasons",
+                                                     "X-Madoguchi-Checklist", "X-Madoguchi-Confidence")]
+        assert drafts[1].role == "note" and NOTE_HEAD in drafts[1].message.get_content()
     else:
         assert reply["To"] == "shop@example.com"
         assert reply["Subject"].startswith(f"【優先{d.priority}】")
@@ -160,7 +169,7 @@ def test_buyer_text_is_data_never_a_template_or_an_instruction() -> None:
     assert "49" not in reply.get_content() and "10万円" not in reply.get_content()
     raw = reply.as_bytes()
     assert b"\nBcc:" not in raw and b"\r\nBcc:" not in raw
-    note_draft = drafts[1].message.get_content()
+    note_draft = next(x for x in drafts if x.role == "note").message.get_content()
     assert "{{ 7*7 }}" in note_draft  # shown to the seller, verbatim, as data
 
 
