@@ -26,6 +26,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from classifier.dedupe import near_duplicates
+
 JST = timezone(timedelta(hours=9))
 BASE = datetime(2026, 10, 1, 9, 0, tzinfo=JST)
 SEP = "━━━━━━━━━━━━━━━━━━━━━━━━"
@@ -227,27 +229,24 @@ def build(source: Path, out: Path, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     counts: dict[str, int] = {}
     truth: list[str] = []
-    seen: set[str] = set()
-    for path in sorted(source.rglob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            item = json.loads(line)
-            key = "".join(item["text"].split())[:200]
-            if key in seen:  # exact or whitespace-only duplicates
-                continue
-            seen.add(key)
-            for suffix, raw, order_id in wrap(item, rng):
-                label = "other" if suffix else item["intent"]
-                folder = out / label
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{item['id']}{suffix}.eml").write_bytes(raw)
-                counts[label] = counts.get(label, 0) + 1
-                if not suffix and item["intent"] != "other":
-                    mp = EXPECTED_MARKETPLACE.get(item["marketplace"], item["marketplace"])
-                    truth.append(json.dumps({"file": f"{label}/{item['id']}.eml", "marketplace": mp,
-                                             "order_id": order_id}))
+    items = [json.loads(line) for path in sorted(source.rglob("*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    drop = near_duplicates([i["text"] for i in items])
+    for n, item in enumerate(items):
+        if n in drop:
+            continue
+        for suffix, raw, order_id in wrap(item, rng):
+            label = "other" if suffix else item["intent"]
+            folder = out / label
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{item['id']}{suffix}.eml").write_bytes(raw)
+            counts[label] = counts.get(label, 0) + 1
+            if not suffix and item["intent"] != "other":
+                mp = EXPECTED_MARKETPLACE.get(item["marketplace"], item["marketplace"])
+                truth.append(json.dumps({"file": f"{label}/{item['id']}.eml", "marketplace": mp,
+                                         "order_id": order_id}))
     (out / "truth.jsonl").write_text("\n".join(truth) + "\n", encoding="utf-8")
+    counts["near-duplicates dropped"] = len(drop)
     return counts
 
 

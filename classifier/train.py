@@ -33,7 +33,7 @@ def tune_threshold(examples: Sequence[Example], seed: int = SEED, **params: Any)
     predictions of the TRAINING data (never the evaluation set) to reach the target recall."""
     X = [features_of(e.notification) for e in examples]
     y = np.array([e.intent for e in examples])
-    folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     pipe = build_pipeline(seed=seed, **params)
     proba = cross_val_predict(pipe, X, y, cv=folds, method="predict_proba",
                               params={"model__sample_weight": sample_weights(list(y))})

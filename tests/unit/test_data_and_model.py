@@ -1,0 +1,95 @@
+"""The labelled data keeps its rules; the model file refuses what it must."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier.dedupe import near_duplicates, overlap
+from daemon.domain import INTENTS
+from daemon.errors import ModelError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(part: str) -> list[dict[str, object]]:
+    return [json.loads(line) for p in sorted((ROOT / "data" / part).rglob("*.jsonl"))
+            for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_labelled_data_sizes_labels_and_the_window_rule() -> None:
+    train, evaluation = load("train"), load("eval")
+    assert len(train) >= 3000 and len(evaluation) >= 600
+    for item in train + evaluation:
+        assert item["intent"] in INTENTS, item["id"]
+        if item["intent"] == "late_return":
+            assert int(item["days_since_order"]) > 30, item["id"]
+        if item["intent"] == "return_request":
+            assert int(item["days_since_order"]) <= 30, item["id"]
+    assert len({i["id"] for i in train + evaluation}) == len(train) + len(evaluation)
+
+
+def test_the_evaluation_set_is_kept_apart_from_training() -> None:
+    train = [str(i["text"]) for i in load("train")]
+    evaluation = [str(i["text"]) for i in load("eval")]
+    assert overlap(train, evaluation) == 0
+    assert len(near_duplicates(train)) <= 5  # the builder drops these
+
+
+def test_near_duplicates_are_found() -> None:
+    texts = ["商品が届きません。確認してください", "商品が届きません。確認してください!", "色が違います"]
+    assert near_duplicates(texts) == {1}
+
+
+def test_a_model_from_another_scikit_learn_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sklearn
+
+    from classifier import persist
+    from classifier.predict import DEFAULT_MODEL
+
+    pipeline, meta = persist.load(DEFAULT_MODEL)
+    persist.save(pipeline, meta, tmp_path / "m.skops")
+    monkeypatch.setattr(sklearn, "__version__", "0.0.1")
+    with pytest.raises(ModelError, match=r"trained with scikit-learn \S+, but scikit-learn 0\.0\.1"):
+        persist.load(tmp_path / "m.skops")
+
+
+def test_untrusted_types_in_a_model_file_are_refused(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    from classifier import persist
+
+    class Evil:
+        pass
+
+    sio.dump({"pipeline": Evil(), "metadata": "{}"}, tmp_path / "evil.skops")
+    with pytest.raises(ModelError, match="not trusted"):
+        persist.load(tmp_path / "evil.skops")
+
+
+def test_an_append_refused_by_the_server_is_recorded_and_the_next_mail_goes_on(tmp_path: Path) -> None:
+    from classifier.predict import ModelClassifier
+    from daemon import app, config
+    from daemon.errors import MailboxError
+    from daemon.service import Service
+    from daemon.store import Store
+    from daemon.testing import FakeMailbox
+    from tests.mails import amazon
+
+    class FullMailbox(FakeMailbox):
+        def append_draft(self, message, *, flagged):  # type: ignore[no-untyped-def]
+            if "quota" in message.get_content():
+                raise MailboxError("the IMAP server refused APPEND to Drafts: [OVERQUOTA] Quota exceeded")
+            super().append_draft(message, flagged=flagged)
+
+    box, store = FullMailbox(), Store(tmp_path / "s.sqlite3")
+    model = ModelClassifier.from_file()
+    svc = Service(connect=lambda: box, store=store, context=lambda: app.context(config.defaults(), store, model))
+    svc.run_once()
+    box.deliver(amazon("7巻が入っていませんでした(quota)", msgid="<full@x>"))
+    box.deliver(amazon("3巻が入っていませんでした", msgid="<ok@x>"))
+    filed = svc.run_once()
+    assert [o.notification.message_id for _, o in filed.outcomes] == ["<ok@x>"]
+    assert "Quota exceeded" in store.failures()[0].reason
