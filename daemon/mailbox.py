@@ -9,6 +9,7 @@ Drafts. imapclient, socket and ssl errors are translated here, once: ConnectionL
 from __future__ import annotations
 
 import imaplib
+import logging
 import ssl
 import threading
 import time
@@ -18,13 +19,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import DRAFTS
 
 from daemon.errors import ConnectionLost, LoginRefused, MailboxError
+
+log = logging.getLogger("madoguchi")
+T = TypeVar("T")
 
 FETCH_CHUNK = 100
 
@@ -208,23 +212,33 @@ class ImapMailbox:
                     yield uid, data[uid][b"BODY[]"]
 
     def find_drafts(self, key: str) -> list[int]:
-        with _translated("SEARCH in Drafts"):
+        def search() -> list[int]:
             self.writer.noop()  # see drafts appended by the other connection
             return list(self.writer.search(["HEADER", "X-Madoguchi-Key", key]))
+
+        return self._in_drafts("SEARCH in Drafts", search)
 
     def append_draft(self, message: EmailMessage, *, flagged: bool) -> None:
         flags = [b"\\Draft"] + ([b"\\Flagged"] if flagged else [])
         raw = message.as_bytes(policy=SMTP)
-        with _translated("APPEND to Drafts"):
+        self._in_drafts("APPEND to Drafts", lambda: self.writer.append(self.drafts, raw, flags=flags))
+
+    def _in_drafts(self, what: str, op: Callable[[], T]) -> T:
+        """Run `op` on Drafts. If the seller deleted Drafts meanwhile, recreate it and run
+        again; if it is there but the server still refuses (a session gone stale: Dovecot's
+        SERVERBUG after its selected folder vanished), reconnect."""
+        with _translated(what):
             try:
-                self.writer.append(self.drafts, raw, flags=flags)
-            except IMAPClientError as exc:
-                if "TRYCREATE" in str(exc) or "NONEXISTENT" in str(exc).upper():
-                    self.writer.create_folder(self.drafts)  # Drafts deleted under us
-                    self.writer.select_folder(self.drafts)
-                    self.writer.append(self.drafts, raw, flags=flags)
-                else:
+                return op()
+            except IMAPClientError as first:
+                if self.writer.folder_exists(self.drafts):
+                    if "SERVERBUG" in str(first) or "NONEXISTENT" in str(first).upper():
+                        raise ConnectionLost(f"the Drafts folder changed under madoguchi ({first})") from first
                     raise
+                log.warning("the Drafts folder %s was deleted: creating it again", self.drafts)
+                self.writer.create_folder(self.drafts)
+                self.writer.select_folder(self.drafts)
+                return op()
 
     def delete_drafts(self, uids: list[int]) -> None:
         """Only madoguchi's own drafts (found by their key header) are ever deleted."""

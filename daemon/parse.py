@@ -17,7 +17,7 @@ from email.utils import collapse_rfc2231_value, getaddresses
 from mailparser.dates import parse_mail_date
 
 from daemon import marketplaces
-from daemon.decode import decode_bytes, decode_header, html_to_text, japanese_ratio
+from daemon.decode import decode_bytes, decode_header, html_to_text
 from daemon.domain import Notification, ReplyChannel
 from daemon.errors import ParseError
 from daemon.marketplaces.common import Facts, MailView
@@ -306,10 +306,16 @@ def _clean(text: str) -> str:
 
 
 def language_of(text: str) -> str:
+    """ja, zh or en, by what the text is mostly made of: an English message that names a
+    product in kanji is English; a Japanese one quoting an English model name is Japanese."""
     sample = text[:2000]
-    if re.search(r"[\u3040-\u30ff\uff66-\uff9f]", sample):
+    kana = len(re.findall(r"[\u3040-\u30ff\uff66-\uff9f]", sample))
+    han = len(re.findall(r"[\u4e00-\u9fff]", sample))
+    latin = len(re.findall(r"[A-Za-z]", sample))
+    if latin > 10 and latin > 3 * (kana + han):
+        return "en"
+    if kana >= 2 or (kana and kana * 10 >= han):
         return "ja"
-    if re.search(r"[\u4e00-\u9fff]", sample) and japanese_ratio(sample) > 0.5:
+    if han > 3:
         return "zh"
-    letters = len(re.findall(r"[A-Za-z]", sample))
-    return "en" if letters > 10 else "ja"
+    return "en" if latin > 10 else "ja"

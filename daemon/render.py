@@ -92,9 +92,9 @@ def complaint_of(d: Decision, n: Notification) -> Complaint:
 
 def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -> str:
     lang = n.language if n.language in ("en", "zh") else "ja"
-    # An unsure guess gets a neutral draft: the playbook of a wrong intent would say wrong things.
-    intent = "_review" if d.needs_review else d.intent
-    names = [f"{lang}/{n.via or n.marketplace}/{intent}.txt.j2", f"{lang}/{intent}.txt.j2"]
+    # An unsure guess still gets its intent's playbook (reviewers found a neutral draft worse);
+    # the doubt is the seller's to see, in the note and the subject.
+    names = [f"{lang}/{n.via or n.marketplace}/{d.intent}.txt.j2", f"{lang}/{d.intent}.txt.j2"]
     try:
         template = env.select_template(names)
     except TemplateNotFound:
@@ -111,6 +111,7 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
         "marketplace_label": label(n),
         "days": d.days_since_order if d.days_since_order and d.days_since_order > 0 else None,
         "window": seller.return_window_days,
+        "fixed_window": n.marketplace == "amazon" and not n.via,  # Amazon's own 30-day rule
         "bought": "ご注文" if n.reply.by_mail else ("ご落札" if n.marketplace == "yahoo_auctions" and not n.via
                                                     else "ご購入"),
     }
@@ -129,9 +130,10 @@ def seller_note(d: Decision, n: Notification) -> str:
              + (f" / {one_line(n.item_name, 80)}" if n.item_name else ""),
              "理由:"]
     lines += [f"- {r}" for r in d.reasons]
-    if d.checklist:
+    checklist = [c for c in d.checklist if not (n.marketplace in ANONYMOUS and "住所" in c)]
+    if checklist:
         lines.append("やること:")
-        lines += [f"□ {c}" for c in d.checklist]
+        lines += [f"□ {c}" for c in checklist]
     lines.append(f"購入者のメッセージ({one_line(n.buyer_name, 60) or '名前不明'}):")
     quoted = (n.subject + "\n" + n.buyer_text).strip()[:4000]
     lines += ["> " + ln for ln in quoted.splitlines()]
@@ -155,7 +157,8 @@ def _reply(d: Decision, n: Notification, env: Environment, seller: Seller, now: 
         msg.set_content(text)
     else:
         what = one_line(n.item_name, 60) or one_line(n.subject, 60)
-        msg["Subject"] = f"【優先{d.priority}】【{label(n)}】返信案: {what}"
+        doubt = "【判定を確認】" if d.needs_review else ""
+        msg["Subject"] = f"【優先{d.priority}】{doubt}【{label(n)}】返信案: {what}"
         _address(msg, "To", seller.from_address)
         _address(msg, "From", seller.from_address)
         where = f"取引画面: {n.reply.url}" if n.reply.url else "取引画面のリンクは通知メールに見つかりませんでした。"
@@ -168,7 +171,8 @@ def _reply(d: Decision, n: Notification, env: Environment, seller: Seller, now: 
 def _note(d: Decision, n: Notification, seller: Seller, now: datetime) -> Draft:
     key = f"note:{n.message_id}"
     msg = _message(key, n, d, now)
-    msg["Subject"] = (f"【優先{d.priority}】【メモ】{label(n)}: {INTENT_JA[d.intent]} "
+    doubt = "【判定を確認】" if d.needs_review else ""
+    msg["Subject"] = (f"【優先{d.priority}】{doubt}【メモ】{label(n)}: {INTENT_JA[d.intent]} "
                       f"{one_line(n.item_name or n.order_id or n.subject, 60)}")
     _address(msg, "To", seller.from_address)
     _address(msg, "From", seller.from_address)

@@ -245,3 +245,33 @@ def test_sighup_reloads_and_sigterm_exits_zero_and_no_secret_anywhere(
     assert "LOGIN" in everything  # the debug log of the IMAP commands did cover the login
     assert account.password not in everything
     assert account.password.encode() not in (tmp_path / "state.sqlite3").read_bytes()
+
+
+def test_drafts_deleted_under_a_running_daemon_is_recreated(dovecot: Dovecot, account: Account,
+                                                             tmp_path: Path) -> None:
+    from daemon import app, config
+
+    cfg = write_config(tmp_path, account)
+    svc = app.service(config.load(cfg))
+    svc.backoff_max = 2.0
+    thread = threading.Thread(target=svc.run, kwargs={"idle_seconds": 30}, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: svc.store.folder("INBOX") is not None)
+        with IMAPClient(account.host, port=account.port, ssl=False) as c:
+            c.login(account.username, account.password)
+            c.delete_folder("Drafts")
+        dovecot.deliver(account.username, web("mercari", "届いていません", msgid="<gone@x>"))
+        _wait_for(lambda: any(b"<gone@x>" in d[b"BODY[HEADER]"] for d in _drafts_if_any(account)), 30)
+    finally:
+        svc.stop.set()
+        thread.join(15)
+    assert svc.store.failures() == []
+
+
+def _drafts_if_any(acct: Account) -> list[dict[bytes, object]]:
+    with IMAPClient(acct.host, port=acct.port, ssl=False) as c:
+        c.login(acct.username, acct.password)
+        if not c.folder_exists("Drafts"):
+            return []
+    return drafts(acct)
