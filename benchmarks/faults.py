@@ -129,6 +129,9 @@ def restarts(dovecot: Dovecot, tmp: Path, n_restarts: int = 50, per_round: int =
                     raise RuntimeError(f"the daemon did not come back after restart {r + 1}")
                 time.sleep(0.1)
             back.append(time.monotonic() - up)
+        deadline = time.monotonic() + 60  # let the daemon finish what is in INBOX before counting
+        while tally(acct, sent)["missing"] and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(60)

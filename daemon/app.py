@@ -34,7 +34,7 @@ def context(s: config.Settings, store: Store | None = None,
                       review_below=s.policy.review_below,
                       complaint_threshold=model.complaint_threshold),
         seller=Seller(s.seller.shop_name, s.seller.person_name, s.seller.from_address,
-                      s.policy.return_window_days),
+                      s.policy.return_window_days, s.seller.shop_name_latin, s.seller.person_name_latin),
         listings=listings,
     )
     if store is not None:

@@ -79,6 +79,8 @@ SETTINGS: tuple[Setting, ...] = (
             "$STATE_DIRECTORY under systemd)."),
     Setting("seller", "shop_name", str, "", "Shop name used in drafts (e.g. 〇〇ストア)."),
     Setting("seller", "person_name", str, "", "The seller's own name used in drafts."),
+    Setting("seller", "shop_name_latin", str, "", "The shop name in Latin letters, for English drafts."),
+    Setting("seller", "person_name_latin", str, "", "The seller's name in Latin letters, for English drafts."),
     Setting("seller", "from_address", str, "",
             "The seller's registered or approved sender address: the From of Amazon replies "
             "and the To of notes to the seller."),

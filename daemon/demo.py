@@ -33,7 +33,8 @@ def run_demo(out: TextIO, timeout: float = 25.0) -> int:
     started = time.monotonic()
     mails = samples()
     settings = config.from_mapping({
-        "seller": {"shop_name": "まどぐち書店", "person_name": "山田 太郎",
+        "seller": {"shop_name": "まどぐち書店", "person_name": "山田 太郎", "shop_name_latin": "Madoguchi Books",
+                   "person_name_latin": "Taro Yamada",
                    "from_address": "shop@example.com"},
         "catalogue": {"path": str(CATALOGUE)},
     }, None)

@@ -207,9 +207,15 @@ class ImapMailbox:
             chunk = uids[i : i + FETCH_CHUNK]
             with _translated("FETCH"):
                 data = self.watch.fetch(chunk, ["BODY.PEEK[]"])
+                # A server may leave a message out of a FETCH answer (seen with Dovecot right
+                # after a restart): ask again for each one rather than skip it silently.
+                for uid in [u for u in chunk if b"BODY[]" not in data.get(u, {})]:
+                    data.update(self.watch.fetch([uid], ["BODY.PEEK[]"]))
             for uid in chunk:
-                if uid in data and b"BODY[]" in data[uid]:
+                if b"BODY[]" in data.get(uid, {}):
                     yield uid, data[uid][b"BODY[]"]
+                else:
+                    log.warning("uid=%s is no longer in %s (expunged?): not handled", uid, self.account.folder)
 
     def find_drafts(self, key: str) -> list[int]:
         def search() -> list[int]:

@@ -46,6 +46,8 @@ class Seller:
     person_name: str = ""
     from_address: str = ""
     return_window_days: int = 30
+    shop_name_latin: str = ""
+    person_name_latin: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,15 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
     except TemplateNotFound:
         raise TemplateError(f"no template for {d.intent} in {lang} (looked for {names[-1]})") from None
     placeholder = {"ja": "【要確認:{}】", "zh": "【要确认:{}】"}.get(lang, "[TO CHECK: {}]")
+    buyer = one_line(n.buyer_name, 60)
+    if not buyer:  # the seller can see the name on the transaction screen: a placeholder, not a guess
+        buyer = "落札者" if lang == "ja" and n.marketplace == "yahoo_auctions" and not n.via \
+            else placeholder.format({"ja": "お名前", "zh": "姓名"}.get(lang, "name"))
     variables = {
-        "buyer": one_line(n.buyer_name, 60) or {"ja": "ご購入者", "zh": "顾客"}.get(lang, "Customer"),
+        "buyer": buyer,
+        "buyer_known": bool(one_line(n.buyer_name, 60)),
+        "shop_latin": seller.shop_name_latin or placeholder.format("shop name in Latin letters"),
+        "person_latin": seller.person_name_latin or placeholder.format("your name in Latin letters"),
         "shop": seller.shop_name or placeholder.format({"ja": "ショップ名", "zh": "店名"}.get(lang, "shop name")),
         "person": seller.person_name or placeholder.format({"ja": "担当者名", "zh": "负责人"}.get(lang, "your name")),
         "item": one_line(n.item_name, 120),

@@ -250,6 +250,7 @@ class Service:
             except (ConnectionLost, LoginRefused) as exc:
                 self._drop()
                 attempt += 1
+                first = True  # what failed while the server went away is tried again
                 if self.metrics:
                     self.metrics.reconnects.inc()
                 delay = self.backoff_max if isinstance(exc, LoginRefused) else \
