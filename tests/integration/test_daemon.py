@@ -275,3 +275,33 @@ def _drafts_if_any(acct: Account) -> list[dict[bytes, object]]:
         if not c.folder_exists("Drafts"):
             return []
     return drafts(acct)
+
+
+def test_a_silent_network_drop_is_noticed_and_survived(dovecot: Dovecot, account: Account,
+                                                       tmp_path: Path) -> None:
+    """The connection goes dead without a FIN: the IDLE renewal times out, the daemon
+    reconnects and drafts the mail that arrived meanwhile."""
+    from dataclasses import replace
+
+    from daemon import app, config
+    from tests.blackhole import BlackholeProxy
+
+    proxy = BlackholeProxy(account.port)
+    cfg = write_config(tmp_path, replace(account, port=proxy.port))
+    text = cfg.read_text().replace("[state]", "timeout_seconds = 3\n[state]")
+    cfg.write_text(text)
+    svc = app.service(config.load(cfg))
+    svc.backoff_max = 2.0
+    thread = threading.Thread(target=svc.run, kwargs={"idle_seconds": 5}, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: svc.store.folder("INBOX") is not None)
+        time.sleep(1)
+        proxy.drop_silently()
+        dovecot.deliver(account.username, web("mercari", "まだ届きません", msgid="<silent@x>"))
+        _wait_for(lambda: any(b"<silent@x>" in d[b"BODY[HEADER]"] for d in drafts(account)), 40)
+    finally:
+        svc.stop.set()
+        thread.join(20)
+        proxy.close()
+    assert not thread.is_alive()
