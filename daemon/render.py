@@ -93,7 +93,7 @@ def complaint_of(d: Decision, n: Notification) -> Complaint:
 
 
 def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -> str:
-    lang = n.language if n.language in ("en", "zh") else "ja"
+    lang = n.language if n.language in ("en", "zh") else ("ja_easy" if plain_japanese(n.buyer_text) else "ja")
     # An unsure guess still gets its intent's playbook (reviewers found a neutral draft worse);
     # the doubt is the seller's to see, in the note and the subject.
     names = [f"{lang}/{n.via or n.marketplace}/{d.intent}.txt.j2", f"{lang}/{d.intent}.txt.j2"]
@@ -101,11 +101,11 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
         template = env.select_template(names)
     except TemplateNotFound:
         raise TemplateError(f"no template for {d.intent} in {lang} (looked for {names[-1]})") from None
-    placeholder = {"ja": "【要確認:{}】", "zh": "【要确认:{}】"}.get(lang, "[TO CHECK: {}]")
+    placeholder = {"ja": "【要確認:{}】", "ja_easy": "【要確認:{}】", "zh": "【要确认:{}】"}.get(lang, "[TO CHECK: {}]")
     buyer = one_line(n.buyer_name, 60)
     if not buyer:  # the seller can see the name on the transaction screen: a placeholder, not a guess
         buyer = "落札者" if lang == "ja" and n.marketplace == "yahoo_auctions" and not n.via \
-            else placeholder.format({"ja": "お名前", "zh": "姓名"}.get(lang, "name"))
+            else placeholder.format({"ja": "お名前", "ja_easy": "お名前", "zh": "姓名"}.get(lang, "name"))
     variables = {
         "buyer": buyer,
         "buyer_known": bool(one_line(n.buyer_name, 60)),
@@ -129,6 +129,20 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
     except JinjaError as exc:
         raise TemplateError(f"template {template.name} failed: {exc}") from None
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def plain_japanese(text: str) -> bool:
+    """A buyer who writes almost only in kana (often elderly, or learning Japanese), or says
+    their Japanese is weak, gets the plain-Japanese (やさしい日本語) draft."""
+    sample = text[:1000]
+    if re.search(r"(?:にほんご|日本語).{0,6}(?:へた|下手|苦手|にがて|すこし|少し|わからな)", sample):
+        return True
+    kana, han = len(_KANA.findall(sample)), len(_HAN.findall(sample))
+    return kana >= 20 and han * 20 <= kana
 
 
 def seller_note(d: Decision, n: Notification) -> str:

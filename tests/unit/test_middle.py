@@ -184,3 +184,9 @@ def test_alert_lists_related_listings_most_likely_first() -> None:
     alert = next(x for x in render(d, n, ENV, SELLER, NOW, related=matches) if x.role == "alert")
     text = alert.message.get_content()
     assert alert.flagged and "関連出品を停止" in text and "https://fril.jp/item/1a2b3c4d5e6f" in text
+
+
+def test_a_buyer_writing_plain_kana_gets_a_plain_japanese_draft() -> None:
+    n = note(buyer_text="あまぞんで かいました。でんきけとる ですが、すいっちを いれても つきません。どうしたら よいですか")
+    body = render(decide(n, pred("damaged_defective"), Policy(), NOW), n, ENV, SELLER, NOW)[0].message.get_content()
+    assert "ごめんなさい" in body and "心よりお詫び" not in body
