@@ -189,4 +189,12 @@ def test_alert_lists_related_listings_most_likely_first() -> None:
 def test_a_buyer_writing_plain_kana_gets_a_plain_japanese_draft() -> None:
     n = note(buyer_text="あまぞんで かいました。でんきけとる ですが、すいっちを いれても つきません。どうしたら よいですか")
     body = render(decide(n, pred("damaged_defective"), Policy(), NOW), n, ENV, SELLER, NOW)[0].message.get_content()
-    assert "ごめんなさい" in body and "心よりお詫び" not in body
+    assert "もうしわけ ありません" in body and "心よりお詫び" not in body
+
+
+def test_an_unsure_prediction_gets_a_neutral_draft_flagged_for_the_seller() -> None:
+    n = note(marketplace="mercari", reply=ReplyChannel(by_mail=False, url="https://jp.mercari.com/transaction/m1"))
+    d = decide(n, pred("damaged_defective", 0.4), Policy(review_below=0.6), NOW)
+    reply = render(d, n, ENV, SELLER, NOW)[0].message
+    assert "【判定を確認】" in reply["Subject"]
+    assert "お詫び" not in reply.get_content().split(BEGIN)[1].split(END)[0]
