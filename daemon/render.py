@@ -68,7 +68,8 @@ def label(n: Notification) -> str:
 
 
 def one_line(value: object, limit: int = 200) -> str:
-    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", str(value or "")).strip()[:limit]
+    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", str(value or ""))
+    return re.sub(r"[ \t]{2,}", " ", text).strip()[:limit]
 
 
 def render(d: Decision, n: Notification, env: Environment, seller: Seller, now: datetime,
