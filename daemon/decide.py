@@ -82,6 +82,10 @@ def decide(n: Notification, p: Prediction, policy: Policy, now: datetime,
         if when(n, p, s):
             then(n, p, s)
     priority, complaint, alert = TABLE[s.intent]
+    if alert and s.review:
+        # An unsure guess must not tell the seller to stop listings: the note says why not.
+        alert = False
+        s.reasons.append("no stop-listings alert: whether this is a quality complaint is not certain")
     quality = QUALITY_WORDS.search(n.buyer_text[:5000]) if s.intent == "compensation_demand" else None
     if quality:
         alert = True  # a threat about a defect is still a defect other buyers may get

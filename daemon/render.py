@@ -98,7 +98,7 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
     # An unsure guess gets a neutral draft (thanks, then the seller's answer): the playbook of
     # a wrong intent would tell a happy buyer sorry for a broken item. The doubt is flagged
     # to the seller in the subject and the note.
-    intent = "_review" if d.needs_review and d.confidence < REVIEW_NEUTRAL else d.intent
+    intent = "_review" if d.needs_review else d.intent
     names = [f"{lang}/{n.via or n.marketplace}/{intent}.txt.j2", f"{lang}/{intent}.txt.j2"]
     try:
         template = env.select_template(names)
@@ -133,10 +133,6 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
         raise TemplateError(f"template {template.name} failed: {exc}") from None
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
-
-# Below this confidence the reply is neutral; between it and the review threshold the playbook
-# of the guessed intent is kept (promoted complaints, near misses) and only flagged.
-REVIEW_NEUTRAL = 0.5
 
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
