@@ -119,6 +119,7 @@ def reply_text(d: Decision, n: Notification, env: Environment, seller: Seller) -
         "item": one_line(n.item_name, 120),
         "order_id": one_line(n.order_id, 40),
         "channel": "mail" if n.reply.by_mail else "web",
+        "complaint": d.complaint,
         "anonymous": n.marketplace in ANONYMOUS,
         "marketplace_label": label(n),
         "days": d.days_since_order if d.days_since_order and d.days_since_order > 0 else None,
