@@ -197,4 +197,6 @@ def test_an_unsure_prediction_gets_a_neutral_draft_flagged_for_the_seller() -> N
     d = decide(n, pred("damaged_defective", 0.4), Policy(review_below=0.6), NOW)
     reply = render(d, n, ENV, SELLER, NOW)[0].message
     assert "【判定を確認】" in reply["Subject"]
-    assert "お詫び" not in reply.get_content().split(BEGIN)[1].split(END)[0]
+    buyer_text = reply.get_content().split(BEGIN)[1].split(END)[0]
+    assert "【要確認:ご返答】" in buyer_text and "交換品" not in buyer_text  # not the guessed playbook
+    assert not d.alert  # an unsure guess files no stop-listings alert
