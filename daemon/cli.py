@@ -75,14 +75,12 @@ def _once(args: argparse.Namespace) -> int:
     finally:
         svc._drop(logout=True)
         svc.store.close()
-    for uid, outcome in filed.outcomes:
-        d = outcome.decision
-        print(f"uid {uid}: priority {d.priority} {d.intent} {outcome.notification.marketplace} "
-              f"drafts={len(outcome.drafts)}")
+    for h in filed.outcomes:
+        print(f"uid {h.uid}: priority {h.priority} {h.intent} {h.marketplace} drafts={h.drafts}")
     for uid, reason in filed.failures:
         print(f"uid {uid}: FAILED {reason}")
-    print(f"{len(filed.outcomes)} handled, {len(filed.failures)} failed")
-    return 1 if filed.failures else 0
+    print(f"{filed.handled} handled, {filed.failed} failed")
+    return 1 if filed.failed else 0
 
 
 @command("classify", "parse, classify and decide each file; --json for one JSON line per file")

@@ -263,6 +263,18 @@ def _forwarded(inner: list[Message], text: str, message_id: str, truncated: bool
     return None
 
 
+# What a mail from no marketplace must mention to be taken as a buyer writing to the shop.
+_SHOP_WORDS = re.compile(
+    r"注文|購入|買っ|買い|商品|品物|発送|配送|届|返品|返金|交換|在庫|落札|出品|取引|お支払|入金|振込|"
+    r"\border|purchas|bought|shipp|deliver|refund|\breturn|\bitem|parcel|package|\bpaid\b|payment|"
+    r"订单|购买|买的|发货|退货|退款|收到",
+    re.I)
+
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery (?:status|failure|notification)|returned mail|mail delivery|failure notice|"
+    r"non-?delivery|delivery has failed|could not be delivered|auto-?reply|out of office|autoreply|"
+    r"配信(?:不能|エラー|できません)|送信できません|不達|自動(?:返信|応答)", re.I)
+
 _AUTOMATED_LOCALS = re.compile(r"^(?:no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounce"
                                r"|news(?:letter)?|info|notification|magazine|mag|campaign)\b")
 
@@ -279,6 +291,10 @@ def _direct(msg: Message, view: MailView) -> Facts:
     if bulk:
         return Facts(kind="newsletter" if msg.get("List-Unsubscribe") else "other",
                      buyer_text=view.text)
+    if _AUTOMATED_LOCALS.match(local) or _BOUNCE_SUBJECT.search(view.subject) or \
+            not _SHOP_WORDS.search(view.subject + "\n" + view.text[:5000]):
+        # Ordinary mail of the seller's (friends, suppliers, bounces): not a buyer's message.
+        return Facts(kind="other", buyer_text=view.text)
     address = view.reply_to if "@" in view.reply_to and not view.reply_to.startswith("bounce") \
         else view.sender
     by_mail = bool(address) and not _AUTOMATED_LOCALS.match(local)

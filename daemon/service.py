@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,12 +30,27 @@ log = logging.getLogger("madoguchi")
 BATCH = 1000  # mails classified before filing (a bigger burst is ordered by a first pass)
 
 
+@dataclass(frozen=True)
+class Handled:
+    """One handled mail, as a pass reports it: small, so a 100,000-mail backfill does not
+    hold every draft in memory."""
+
+    uid: int
+    message_id: str
+    marketplace: str
+    intent: str
+    priority: int
+    drafts: int
+
+
 @dataclass
 class Filed:
-    """What one pass did, for the CLI to print."""
+    """What one pass did: counts, and the most recent mails and failures."""
 
-    outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
+    handled: int = 0
+    outcomes: deque[Handled] = field(default_factory=lambda: deque(maxlen=1000))
+    failures: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=1000))
+    failed: int = 0
 
 
 @dataclass
@@ -118,7 +134,10 @@ class Service:
                 for _ in outcome.drafts:
                     self.metrics.drafts.labels(str(outcome.decision.priority)).inc()
                 self.metrics.latency.observe(time.monotonic() - started)
-            filed.outcomes.append((uid, outcome))
+            n, dd = outcome.notification, outcome.decision
+            filed.handled += 1
+            filed.outcomes.append(Handled(uid, n.message_id, n.marketplace, dd.intent, dd.priority,
+                                          len(outcome.drafts)))
             self.on_filed(uid, outcome)
             d, n = outcome.decision, outcome.notification
             log.info("uid=%s message-id=%s marketplace=%s intent=%s priority=%s drafts=%d "
@@ -182,6 +201,7 @@ class Service:
         if self.metrics:
             self.metrics.failures.inc()
         filed.failures.append((uid, reason))
+        filed.failed += 1
         log.error("uid=%s could not be handled: %s", uid, reason)
 
     @property
@@ -240,10 +260,10 @@ class Service:
                 attempt = 0
                 counts = self.store.counts()
                 systemd.notify("WATCHDOG=1", f"STATUS=watching; {counts['handled']} handled, "
-                               f"{counts['failed']} failed" + (f"; {len(filed.outcomes)} new" if filed.outcomes else ""))
+                               f"{counts['failed']} failed" + (f"; {filed.handled} new" if filed.handled else ""))
                 # Mail that arrived during a busy pass is seen by the next pass, not by IDLE:
                 # wait only once a pass finds nothing new.
-                if not self.stop.is_set() and not filed.outcomes and not filed.failures:
+                if not self.stop.is_set() and not filed.handled and not filed.failed:
                     self._woke = None
                     self._box().wait(idle_seconds, self.stop)
                     self._woke = time.monotonic()  # the server's notice of new mail

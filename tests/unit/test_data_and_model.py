@@ -91,5 +91,5 @@ def test_an_append_refused_by_the_server_is_recorded_and_the_next_mail_goes_on(t
     box.deliver(amazon("7巻が入っていませんでした(quota)", msgid="<full@x>"))
     box.deliver(amazon("3巻が入っていませんでした", msgid="<ok@x>"))
     filed = svc.run_once()
-    assert [o.notification.message_id for _, o in filed.outcomes] == ["<ok@x>"]
+    assert [h.message_id for h in filed.outcomes] == ["<ok@x>"]
     assert "Quota exceeded" in store.failures()[0].reason

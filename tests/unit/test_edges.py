@@ -106,7 +106,7 @@ def test_service_files_once_in_priority_order_and_records_failures(tmp_path: Pat
     box.deliver(b"\x00\x01 not a mail")
     box.deliver(amazon("7巻が入っていませんでした。至急送ってください。", msgid="<c@x>"))
     filed = svc.run_once()
-    assert next(o.notification.message_id for _, o in filed.outcomes) == "<c@x>"  # priority 1 first
+    assert filed.outcomes[0].message_id == "<c@x>"  # priority 1 first
     assert len(filed.failures) == 1 and "not an e-mail" in filed.failures[0][1]
     drafts = len(box.drafts)
     svc.run_once(retry_failures=False)
