@@ -72,7 +72,7 @@ def _has_header(raw: bytes) -> bool:
 
 def _message_id(msg: Message, raw: bytes) -> str:
     found = re.search(r"<[^<>\s]{1,250}>", decode_header(_header(msg, "Message-ID")))
-    if found:
+    if found and found.group(0).isascii():  # it becomes a header and an IMAP search key
         return found.group(0)
     return f"<{hashlib.sha256(raw).hexdigest()[:32]}@madoguchi.invalid>"
 

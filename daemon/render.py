@@ -213,7 +213,9 @@ def alert(n: Notification, complaints: tuple[Complaint, ...], related: tuple[Mat
     from daemon.catalogue import product_key
 
     product = product_key(n.item_id, n.item_name, n.order_id)
-    key = f"alert:{product}"
+    # The key is searched for in Drafts (IMAP SEARCH HEADER takes ASCII): a hash of the product,
+    # which may be a Japanese title when the mail carries no item id.
+    key = "alert:" + hashlib.sha256(product.encode("utf-8")).hexdigest()[:24]
     msg = EmailMessage(policy=default_policy)
     msg["Subject"] = (f"【優先1】【出品停止の確認】{one_line(n.item_name or product, 60)}: "
                       f"品質の苦情 {len(complaints)}件")

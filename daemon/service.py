@@ -128,6 +128,10 @@ class Service:
             except MailboxError as exc:  # APPEND refused (quota, size …): this mail only
                 self._failed(uid, b"", str(exc), "", filed)
                 continue
+            except Exception as exc:  # a bug while filing must not stop the others; kept with its trace
+                self._failed(uid, b"", f"unexpected error while filing: {type(exc).__name__}: {exc}",
+                             traceback.format_exc(), filed)
+                continue
             self._record(uv, uid, outcome)
             if self.metrics:
                 self.metrics.handled.labels(outcome.decision.intent).inc()

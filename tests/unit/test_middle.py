@@ -200,3 +200,9 @@ def test_an_unsure_prediction_gets_a_neutral_draft_flagged_for_the_seller() -> N
     buyer_text = reply.get_content().split(BEGIN)[1].split(END)[0]
     assert "【要確認:ご返答】" in buyer_text and "交換品" not in buyer_text  # not the guessed playbook
     assert not d.alert  # an unsure guess files no stop-listings alert
+
+
+def test_draft_keys_are_ascii_for_the_drafts_search() -> None:
+    n = note(item_id=None, item_name="ステンレス 電気ケトル 1.0L ホワイト")
+    for draft in render(decide(n, pred("damaged_defective"), Policy(), NOW), n, ENV, SELLER, NOW):
+        assert draft.key.isascii() and draft.message["X-Madoguchi-Key"] == draft.key
