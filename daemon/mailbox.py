@@ -134,6 +134,7 @@ def _shutdown(client: IMAPClient) -> None:
 class ImapMailbox:
     def __init__(self, account: ImapAccount) -> None:
         self.account = account
+        self._uidnext_at_search: int | None = None
         self.watch = _connect(account)
         try:
             self.writer = _connect(account)
@@ -174,7 +175,12 @@ class ImapMailbox:
         return int(status[b"UIDNEXT"])
 
     def uids_from(self, first_uid: int) -> list[int]:
+        # Taken first: wait() compares it with the folder's UIDNEXT then (see there).
+        self._uidnext_at_search = self.uidnext()
         with _translated("SEARCH"):
+            # A server may answer SEARCH from the session's last view of the folder (pymap
+            # does) and only announce newer mail after it: NOOP brings that view up to date.
+            self.watch.noop()
             found = self.watch.search(["UID", f"{max(first_uid, 1)}:*"])
         return sorted(u for u in found if u >= first_uid)
 
@@ -266,6 +272,11 @@ class ImapMailbox:
                 while not stop.is_set() and time.monotonic() < deadline:
                     stop.wait(min(1.0, max(deadline - time.monotonic(), 0)))
                 self.watch.noop()
+                return
+            # Mail that arrived while the watching session ran SEARCH or FETCH was announced
+            # (EXISTS) in those commands' answers, not in IDLE's, so IDLE would wait for the next
+            # mail to see it. UIDNEXT, asked on the other session, shows it was there.
+            if self.uidnext() != self._uidnext_at_search:
                 return
             self.watch.idle()
             try:

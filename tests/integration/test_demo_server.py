@@ -85,3 +85,32 @@ def test_demo_server_stops_with_a_client_connected_and_starts_empty() -> None:
     lingering.shutdown()
     with DemoServer() as account, _login(account) as client:
         assert client.select_folder("Drafts")[b"EXISTS"] == 0
+
+
+def test_mail_delivered_while_the_watching_session_was_quiet_is_found_and_not_waited_for() -> None:
+    """pymap answers SEARCH from the session's last view of INBOX and announces newer mail
+    only afterwards, so IDLE never reports it: the demo then waited forever for four of its
+    five mails. uids_from() must see such mail, and wait() must not sleep on it."""
+    import threading
+
+    from daemon.mailbox import ImapAccount, ImapMailbox
+
+    server = DemoServer()
+    with server as account:
+        box = ImapMailbox(ImapAccount(host=account.host, port=account.port, username=account.username,
+                                      password=account.password, security="none"))
+        try:
+            first = box.uidnext()
+            assert box.uids_from(first) == []
+            server.append("INBOX", MESSAGE)
+            server.append("INBOX", MESSAGE.replace(b"demo-1", b"demo-2"))
+            assert box.uids_from(first) == [first, first + 1]
+
+            box.uids_from(first + 2)  # nothing new: a real wait follows ...
+            server.append("INBOX", MESSAGE.replace(b"demo-1", b"demo-3"))  # ... unless mail came
+            started = time.monotonic()
+            box.wait(5.0, threading.Event())
+            assert time.monotonic() - started < 2.0
+            assert box.uids_from(first + 2) == [first + 2]
+        finally:
+            box.close()
