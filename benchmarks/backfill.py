@@ -1,0 +1,127 @@
+"""Backfill: `--since` over a mailbox of 50,000 mails, mostly non-marketplace mail with some
+thousands of marketplace notifications among them; mails screened per second end to end
+(Service.run_once with `since` set: SEARCH, FETCH, parse, classify, decide, render, file the
+drafts, record).
+
+The mailbox is filled fast: the mails are written straight into the user's Maildir
+(`cur/<n>.bench:2,`, owned by Dovecot's mail user, received dates spread over the last 20
+days) and Dovecot indexes them with `doveadm force-resync`, instead of 50,000 APPENDs.
+
+    .venv/bin/python benchmarks/backfill.py [--mails 50000] [--profile backfill.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import (
+    Loopback,
+    MaildirFiller,
+    filler_pool,
+    filler_stream,
+    log_to,
+    madoguchi_config,
+    marketplace_pool,
+)
+from daemon.domain import Outcome
+
+DAYS = 20
+
+
+def fill(loop: Loopback, user: str, n: int, market_every: int, seed: int, *, spread_days: int = DAYS,
+         tag: str = "bf") -> dict:
+    pool, source = filler_pool()
+    market = marketplace_pool()
+    filler = MaildirFiller(loop, user)
+    t = time.monotonic()
+    now = time.time()
+    markets = 0
+    for i, (raw, is_market) in enumerate(filler_stream(pool, market, n, market_every, tag, seed)):
+        filler.put(raw, mtime=now - spread_days * 86400 * (n - i) / n)
+        markets += is_market
+    written = time.monotonic() - t
+    t = time.monotonic()
+    loop.resync(user)
+    indexed = time.monotonic() - t
+    return {"mails": n, "marketplace": markets, "bytes": filler.bytes, "write_s": written, "index_s": indexed,
+            "filler_source": source}
+
+
+def run(loop: Loopback, work: Path, n: int = 50_000, market_every: int = 15, seed: int = 5,
+        profile: Path | None = None, time_cap: float = 1200) -> dict:
+    from daemon import app, config
+
+    acct = loop.user("backfill")
+    filled = fill(loop, "backfill", n, market_every, seed)
+    print(f"  backfill: {n} mails written ({filled['bytes'] / 1e6:.0f} MB, {filled['marketplace']} marketplace) "
+          f"in {filled['write_s']:.0f} s, indexed in {filled['index_s']:.0f} s", flush=True)
+    since = date.today() - timedelta(days=DAYS + 5)
+    svc = app.service(config.load(madoguchi_config(work / "backfill", acct)), since=since)
+    svc._context()  # the model is loaded before the clock starts, as at a daemon's start
+    marks: list[tuple[int, float]] = []  # (mails filed, seconds) every 1,000 mails: is the rate steady?
+
+    filed_count = drafts = 0
+
+    def filed_one(uid: int, outcome: Outcome) -> None:
+        nonlocal filed_count, drafts
+        filed_count += 1
+        drafts += len(outcome.drafts)
+        if filed_count % 1000 == 0:
+            marks.append((filed_count, time.monotonic() - t))
+
+    svc.on_filed = filed_one
+    cap = threading.Timer(time_cap, svc.stop.set)  # the pass stops at a batch boundary after this
+    prof = cProfile.Profile() if profile else None
+    t = time.monotonic()
+    cap.start()
+    if prof:
+        prof.enable()
+    try:
+        filed = svc.run_once()
+    finally:
+        if prof:
+            prof.disable()
+            prof.dump_stats(str(profile))
+        cap.cancel()
+    elapsed = time.monotonic() - t
+    capped = svc.stop.is_set()
+    svc._drop(logout=True)
+    svc.store.close()
+    screened = filed.handled + filed.failed
+    reasons: dict[str, int] = {}
+    for _, reason in filed.failures:
+        reasons[reason[:80]] = reasons.get(reason[:80], 0) + 1
+    loop.drop_user_mail("backfill")
+    return {**filled, "screened": screened, "handled": filed.handled, "failed": filed.failed,
+            "failure_reasons": dict(sorted(reasons.items(), key=lambda x: -x[1])[:5]),
+            "drafts": drafts, "seconds": elapsed, "mails_per_s": screened / elapsed if elapsed else 0.0,
+            "since": since.isoformat(), "profile": str(profile) if profile else None, "capped": capped,
+            "time_cap_s": time_cap, "marks": marks}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mails", type=int, default=50_000)
+    ap.add_argument("--market-every", type=int, default=15, help="one marketplace mail in N (default 15)")
+    ap.add_argument("--profile", type=Path, help="write cProfile stats of run_once here")
+    ap.add_argument("--time-cap", type=float, default=1200, help="stop the pass after this many seconds")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="madoguchi-bf-") as tmp, Loopback(Path(tmp)) as loop:
+        log_to(Path(tmp) / "daemon-in-process.log")
+        r = run(loop, Path(tmp), args.mails, args.market_every, profile=args.profile, time_cap=args.time_cap)
+    for k, v in r.items():
+        print(f"{k:16} {v}")
+
+
+if __name__ == "__main__":
+    main()
