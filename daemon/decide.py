@@ -105,9 +105,18 @@ def _set(intent: str, reason: str) -> Callable[[Notification, Prediction, _State
     return action
 
 
+# A notice (order, shipping, payout, newsletter …) is "other" whatever the model says.
+NOT_ASKED = Prediction(intent="other", confidence=1.0, probabilities=(("other", 1.0),))
+
+
+def needs_model(n: Notification) -> bool:
+    """Only a buyer's message (or Amazon's return-policy mail) is worth asking the model about."""
+    return n.kind in ("buyer_message", "return_policy")
+
+
 def _rules(policy: Policy, now: datetime, known: date | None) -> tuple[Rule, ...]:
     def notice(n: Notification, p: Prediction, s: _State) -> bool:
-        return n.kind not in ("buyer_message", "return_policy")
+        return not needs_model(n)
 
     def bare(n: Notification, p: Prediction, s: _State) -> bool:
         return n.kind == "buyer_message" and not (n.buyer_text.strip() or n.subject.strip())

@@ -15,7 +15,7 @@ from jinja2 import Environment
 
 from classifier.predict import Classifier
 from daemon.catalogue import Listing, product_key, related
-from daemon.decide import Policy, decide
+from daemon.decide import NOT_ASKED, Policy, decide, needs_model
 from daemon.domain import Notification, Outcome, Prediction
 from daemon.errors import MadoguchiError
 from daemon.parse import parse
@@ -47,7 +47,7 @@ def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime) -> list[Out
         except MadoguchiError as exc:
             parsed.append(exc)
     good = [n for n in parsed if isinstance(n, Notification)]
-    predictions = iter(ctx.classifier.predict(good))
+    predictions = iter(predict(ctx, good))
     out: list[Outcome | MadoguchiError] = []
     for n in parsed:
         if isinstance(n, MadoguchiError):
@@ -60,9 +60,16 @@ def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime) -> list[Out
     return out
 
 
+def predict(ctx: Context, notifications: Sequence[Notification]) -> list[Prediction]:
+    """The model's guess for each buyer's message; notices, which decide() files as "other"
+    whatever the model says, are not asked about (most of a backfill is such mail)."""
+    asked = iter(ctx.classifier.predict([n for n in notifications if needs_model(n)]))
+    return [next(asked) if needs_model(n) else NOT_ASKED for n in notifications]
+
+
 def handle_parsed(n: Notification, ctx: Context, now: datetime,
                   prediction: Prediction | None = None) -> Outcome:
-    prediction = prediction or ctx.classifier.predict([n])[0]
+    prediction = prediction or predict(ctx, [n])[0]
     known = ctx.order_date_of(n.order_id) if n.order_id else None
     decision = decide(n, prediction, ctx.policy, now, known)
     complaints: tuple[Complaint, ...] = ()

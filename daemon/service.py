@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 from daemon import systemd
 from daemon.catalogue import product_key
-from daemon.domain import Draft, Notification, Outcome
+from daemon.domain import Draft, Outcome
 from daemon.errors import ConnectionLost, LoginRefused, MadoguchiError, MailboxError
 from daemon.mailbox import Mailbox
 from daemon.metrics import Metrics
@@ -84,7 +84,16 @@ class Service:
         failed = set(self.store.failed_uids(self.folder, uv))
         todo = [u for u in new if u not in done and (retry_failures or u not in failed)]
         if len(todo) > self.batch:
-            todo = self._by_priority(box, todo)
+            # A burst bigger than one batch: a first pass records what needs no draft (most of
+            # a backfill; order notices among it, so that returns are then judged with their
+            # order dates) and ranks the rest, so that every priority-1 mail is filed before the
+            # others. Their drafts are rendered again rather than held: a backfill can be huge.
+            ranked: dict[int, int] = {}
+            for i in range(0, len(todo), self.batch):
+                if self.stop.is_set():
+                    break
+                self._batch(box, uv, todo[i : i + self.batch], filed, defer=ranked)
+            todo = sorted(ranked, key=lambda u: (ranked[u], u))
         for i in range(0, len(todo), self.batch):
             if self.stop.is_set():
                 break
@@ -94,7 +103,9 @@ class Service:
         self.store.set_meta("last_contact", self.clock().isoformat(timespec="seconds"))
         return filed
 
-    def _batch(self, box: Mailbox, uv: int, uids: list[int], filed: Filed) -> None:
+    def _batch(self, box: Mailbox, uv: int, uids: list[int], filed: Filed,
+               defer: dict[int, int] | None = None) -> None:
+        """Handle `uids`; with `defer`, file no drafts but note each drafted mail's priority there."""
         ctx = self._context()
         ready: list[tuple[int, Outcome, float]] = []
         fetched = list(box.fetch(uids))
@@ -116,6 +127,9 @@ class Service:
             except Exception as exc:  # a bug must not stop the other mails; kept with its trace
                 self._failed(uid, raw, f"unexpected error: {type(exc).__name__}: {exc}",
                              traceback.format_exc(), filed)
+        if defer is not None:
+            defer.update((uid, o.decision.priority) for uid, o, _ in ready if o.drafts)
+            ready = [r for r in ready if not r[1].drafts]
         ready.sort(key=lambda x: x[1].decision.priority)
         for uid, outcome, started in ready:
             if self.stop.is_set():
@@ -147,32 +161,6 @@ class Service:
             log.info("uid=%s message-id=%s marketplace=%s intent=%s priority=%s drafts=%d "
                      "duration=%.3fs", uid, n.message_id, n.marketplace, d.intent, d.priority,
                      len(outcome.drafts), time.monotonic() - started)
-
-    def _by_priority(self, box: Mailbox, uids: list[int]) -> list[int]:
-        """A burst bigger than one batch: a first, cheap pass (parse, classify, decide; no
-        drafts kept) orders it so that every priority-1 mail is filed before the rest."""
-        from daemon.decide import decide
-        from daemon.parse import parse
-
-        ctx = self._context()
-        priority: dict[int, int] = {}
-        chunk: list[tuple[int, Notification]] = []
-
-        def rank() -> None:
-            for (uid, n), p in zip(chunk, ctx.classifier.predict([n for _, n in chunk]), strict=True):
-                known = ctx.order_date_of(n.order_id) if n.order_id else None
-                priority[uid] = decide(n, p, ctx.policy, self.clock(), known).priority
-            chunk.clear()
-
-        for uid, raw in box.fetch(uids):
-            try:
-                chunk.append((uid, parse(raw)))
-            except MadoguchiError:
-                priority[uid] = 0  # fails again in the real pass, and is recorded there
-            if len(chunk) >= 500:
-                rank()
-        rank()
-        return sorted(uids, key=lambda u: (priority.get(u, 0), u))
 
     def _file(self, box: Mailbox, draft: Draft) -> None:
         existing = box.find_drafts(draft.key)

@@ -114,6 +114,42 @@ def test_service_files_once_in_priority_order_and_records_failures(tmp_path: Pat
     assert store.counts()["failed"] == 1 and store.failures()[0].reason
 
 
+def test_a_burst_records_notices_first_without_the_model_and_files_priority_one_first(tmp_path: Path) -> None:
+    from classifier.predict import ModelClassifier
+    from daemon import app
+    from daemon.service import Service
+    from daemon.store import Store
+    from daemon.testing import FakeMailbox
+    from tests.mails import amazon, mail, web
+
+    class Counting(ModelClassifier):
+        asked = 0
+
+        def predict(self, notifications):  # type: ignore[no-untyped-def]
+            Counting.asked += len(notifications)
+            return super().predict(notifications)
+
+    box, store = FakeMailbox(), Store(tmp_path / "s.sqlite3")
+    real = ModelClassifier.from_file()
+    model = Counting(real.pipeline, real.metadata)
+    svc = Service(connect=lambda: box, store=store, batch=4,
+                  context=lambda: app.context(config.defaults(), store, model))
+    svc.run_once()
+    filed_order: list[str] = []
+    svc.on_filed = lambda uid, o: filed_order.append(o.notification.message_id)
+    news = [mail([("From", "news@shop-news.example"), ("List-Unsubscribe", "<mailto:u@shop-news.example>"),
+                  ("Subject", f"今週のセール {i}"), ("Message-ID", f"<n{i}@x>")], "返品・返金はこちら") for i in range(6)]
+    for raw in [web("mercari", "いつ発送されますか?", msgid="<q@x>"), *news[:3],
+                amazon("7巻が入っていませんでした。", msgid="<c@x>"), *news[3:]]:
+        box.deliver(raw)
+    filed = svc.run_once()
+    assert filed.handled == 8 and len(box.drafts) == 3  # a reply (inquiry); a reply and a note (complaint)
+    assert Counting.asked == 4  # each of the two buyers' messages twice (ranked, then drafted); no newsletter
+    assert filed_order[:6] == [f"<n{i}@x>" for i in range(6)]  # recorded in the first pass
+    assert filed_order[6:] == ["<c@x>", "<q@x>"]  # then priority 1 before priority 3
+    assert svc.run_once().handled == 0
+
+
 COMMANDS = ["demo", "run", "once", "classify", "draft", "train", "evaluate", "check-config",
             "status", "retry", "auth"]
 
