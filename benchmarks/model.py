@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from classifier.features import features_of  # noqa: E402
 from classifier.predict import DEFAULT_MODEL, ModelClassifier  # noqa: E402
+from classifier.text import features_of  # noqa: E402
 from daemon.parse import parse  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     load = time.perf_counter() - t
     x = [features_of(n) for n in notes] * max(1, 20000 // len(notes))
     t = time.perf_counter()
-    model.pipeline.predict_proba(x)
+    model.model.predict_proba(x)
     classify_rate = len(x) / (time.perf_counter() - t)
     print(f"mails                 {len(raws)} from {folder}")
     print(f"parse                 {parse_rate:8.0f} mails/s (one core)")

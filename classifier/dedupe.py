@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
-from classifier.features import normalise
+from classifier.text import normalise
 
 THRESHOLD = 0.9
 

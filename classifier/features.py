@@ -1,32 +1,15 @@
-"""Text normalisation and the transformers that turn a parsed mail into model input. Pure."""
+"""The scikit-learn transformers of training: classifier/text.py's functions in a Pipeline."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from daemon.domain import Notification
-
-MAX_CHARS = 3000  # the model reads the head of long mails: the point is made early
-
-
-def normalise(text: str) -> str:
-    """NFKC (full-width → half-width, ｶﾅ → カナ), lower case, digits and URLs folded, so
-    order numbers and prices do not become vocabulary."""
-    t = unicodedata.normalize("NFKC", text[: MAX_CHARS * 2]).lower()
-    t = re.sub(r"https?://\S+", " url ", t)
-    t = re.sub(r"\d+", "0", t)
-    return re.sub(r"\s+", " ", t).strip()[:MAX_CHARS]
-
-
-def features_of(n: Notification) -> dict[str, str]:
-    """What the model sees of a mail: the buyer's words, the subject, and parsing's facts."""
-    meta = f"mp={n.marketplace} via={n.via or '-'} kind={n.kind} lang={n.language}"
-    return {"text": n.buyer_text, "subject": n.subject, "meta": meta}
+from classifier.text import char_ngrams, normalise
 
 
 class FieldText(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -43,3 +26,24 @@ class FieldText(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if self.normalise:
             return [normalise(x.get(self.field, "") or "") for x in X]
         return [x.get(self.field, "") or "" for x in X]
+
+
+class HashedChars(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Counts of hashed character n-grams (classifier.text.char_ngrams) as a sparse matrix.
+
+    Like HashingVectorizer(analyzer="char", alternate_sign=False, norm=None), with a hash the
+    daemon computes without scikit-learn."""
+
+    def __init__(self, n_max: int = 3, bits: int = 17) -> None:
+        self.n_max = n_max
+        self.bits = bits
+
+    def fit(self, X: Sequence[str], y: Any = None) -> HashedChars:
+        return self
+
+    def transform(self, X: Sequence[str]) -> csr_matrix:
+        rows = [char_ngrams(text, self.n_max, self.bits) for text in X]
+        indptr = np.cumsum([0, *(len(b) for b, _ in rows)])
+        indices = np.concatenate([b for b, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+        counts = np.concatenate([c for _, c in rows]) if rows else np.zeros(0, dtype=np.int64)
+        return csr_matrix((counts.astype(np.float64), indices, indptr), shape=(len(X), 2**self.bits))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from classifier.features import FieldText
+from classifier.features import FieldText, HashedChars
 from daemon.decide import COMPLAINTS
 
 # Complaints weigh most: a missed complaint costs a rating, a false one costs a glance.
@@ -24,13 +24,12 @@ def sample_weights(y: list[str], complaint_weight: float = COMPLAINT_WEIGHT) -> 
 def build_pipeline(C: float = 0.5, ngram_max: int = 3, hash_bits: int = 17,
                    seed: int = 0) -> Pipeline:
     # Hashed character n-grams: no vocabulary to store (a vocabulary of 100k n-grams made a
-    # 58 MB skops file), no tokenizer needed for Japanese, constant memory.
+    # 58 MB model file), no tokenizer needed for Japanese, constant memory. The whole fitted
+    # pipeline becomes a classifier.linear.LinearModel, which the daemon runs.
     def chars(field: str, bits: int) -> Pipeline:
         return Pipeline([
             ("field", FieldText(field)),
-            ("hash", HashingVectorizer(analyzer="char", ngram_range=(1, ngram_max),
-                                       n_features=2**bits, alternate_sign=False, norm=None,
-                                       dtype=np.float32)),
+            ("hash", HashedChars(n_max=ngram_max, bits=bits)),
             ("tfidf", TfidfTransformer(sublinear_tf=True)),
         ])
 

@@ -1,60 +1,57 @@
-"""Saving and loading the model: skops (no code runs at load, unlike pickle) plus metadata.
+"""Saving and loading the model: one .npz file read with allow_pickle=False, so no code can
+run when a model is loaded (a pickle, or a joblib file, runs whatever it holds).
 
-The artifact is one skops file holding {"pipeline": Pipeline, "metadata": JSON text}. At load,
-every type in the file must be one of scikit-learn/numpy's or ours (TRUSTED); anything else
-is refused. The metadata records the scikit-learn version, labels, data hash, training date
-and the tuned complaint threshold; a version mismatch is refused with both versions named.
+The file holds the arrays of a classifier.linear.LinearModel and, as UTF-8 JSON in a byte
+array, its description and the metadata: labels, data hash, training date, the scikit-learn
+version that fitted it, the tuned complaint threshold, and the file format. A file of another
+format is refused with both formats named. A .json copy of the metadata is written beside it.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
-import sklearn
-from sklearn.pipeline import Pipeline
+import numpy as np
 
+from classifier.linear import LinearModel
 from daemon.errors import ModelError
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "classifier.features.")
+FORMAT = "madoguchi-linear-1"
 
 
-def save(pipeline: Pipeline, metadata: dict[str, Any], path: Path) -> None:
-    import skops.io as sio
-
-    meta = {**metadata, "sklearn_version": sklearn.__version__}
+def save(model: LinearModel, metadata: dict[str, Any], path: Path) -> None:
+    meta = {**metadata, "format": FORMAT}
+    header = json.dumps({"model": model.description(), "metadata": meta}, ensure_ascii=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump({"pipeline": pipeline, "metadata": json.dumps(meta, ensure_ascii=False)}, path)
+    with path.open("wb") as f:  # a file object: np.savez would append ".npz" to a name
+        np.savez_compressed(f, header=np.frombuffer(header.encode("utf-8"), dtype=np.uint8), **model.arrays())
     path.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
                                          encoding="utf-8")
 
 
-def load(path: Path) -> tuple[Pipeline, dict[str, Any]]:
-    import skops.io as sio
-
+def load(path: Path) -> tuple[LinearModel, dict[str, Any]]:
     if not path.is_file():
         raise ModelError(f"{path}: no model file there (train one with `madoguchi train`)")
     try:
-        untrusted = sio.get_untrusted_types(file=path)
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if refused:
-            raise ModelError(f"{path}: the model file contains types that are not trusted: "
-                             f"{', '.join(refused[:5])}")
-        obj = sio.load(path, trusted=untrusted)
-        meta = json.loads(obj["metadata"])
-        pipeline = obj["pipeline"]
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:  # closed even when np.load fails
+            arrays = {name: npz[name] for name in npz.files}
+        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
+        meta = header["metadata"]
+        found = meta.get("format")
+        if found != FORMAT:
+            raise ModelError(f"{path}: the model file has the format {found!r}, but this madoguchi reads "
+                             f"{FORMAT!r}; retrain it with `madoguchi train`")
+        model = LinearModel.from_arrays(arrays, header["model"])
     except ModelError:
         raise
-    except Exception as exc:  # skops/zip/json raise many types on a corrupt file
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        # np.load refuses pickled objects with a ValueError; a damaged file fails in many ways
         raise ModelError(f"{path}: the model file is corrupt or not a madoguchi model "
                          f"({type(exc).__name__})") from None
-    if meta.get("sklearn_version") != sklearn.__version__:
-        raise ModelError(
-            f"{path}: the model was trained with scikit-learn {meta.get('sklearn_version')}, "
-            f"but scikit-learn {sklearn.__version__} is installed; retrain it with "
-            "`madoguchi train` or install the matching version"
-        )
-    if not isinstance(pipeline, Pipeline):
-        raise ModelError(f"{path}: the file holds no scikit-learn Pipeline")
-    return pipeline, meta
+    if len(model.labels) != model.weights.shape[1] or model.weights.shape[0] != (
+            model.idf_text.size + model.idf_subject.size + len(model.meta_vocabulary)):
+        raise ModelError(f"{path}: the model file is corrupt (its arrays do not fit together)")
+    return model, meta

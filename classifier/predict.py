@@ -1,4 +1,7 @@
-"""The one thing daemon/ uses from classifier/: Notifications in, Predictions out."""
+"""The one thing daemon/ uses from classifier/: Notifications in, Predictions out.
+
+It imports neither scikit-learn nor SciPy (classifier/linear.py scores with numpy alone).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sklearn.pipeline import Pipeline
-
-from classifier.features import features_of
+from classifier.linear import LinearModel
+from classifier.text import features_of
 from daemon.domain import Notification, Prediction
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.skops"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.npz"
 
 
 class Classifier(Protocol):
@@ -19,23 +21,23 @@ class Classifier(Protocol):
 
 
 class ModelClassifier:
-    def __init__(self, pipeline: Pipeline, metadata: dict[str, Any]) -> None:
-        self.pipeline = pipeline
+    def __init__(self, model: LinearModel, metadata: dict[str, Any]) -> None:
+        self.model = model
         self.metadata = metadata
-        self.labels = [str(c) for c in pipeline.classes_]
+        self.labels = list(model.labels)
         self.complaint_threshold = float(metadata.get("complaint_threshold", 0.35))
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> ModelClassifier:
         from classifier.persist import load
 
-        pipeline, meta = load(path or DEFAULT_MODEL)
-        return cls(pipeline, meta)
+        model, meta = load(path or DEFAULT_MODEL)
+        return cls(model, meta)
 
     def predict(self, notifications: Sequence[Notification]) -> list[Prediction]:
         if not notifications:
             return []
-        proba = self.pipeline.predict_proba([features_of(n) for n in notifications])
+        proba = self.model.predict_proba([features_of(n) for n in notifications])
         out = []
         for row in proba:
             pairs = tuple(sorted(zip(self.labels, (float(p) for p in row), strict=True),

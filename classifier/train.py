@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import sklearn
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from classifier.data import Example
-from classifier.features import features_of
 from classifier.model import build_pipeline, sample_weights
+from classifier.text import features_of
 from daemon.decide import COMPLAINTS
 
 SEED = 20261123
@@ -61,5 +62,6 @@ def fit(examples: Sequence[Example], seed: int = SEED, tune: bool = True,
         "seed": seed,
         "params": params,
         "complaint_threshold": threshold,
+        "sklearn_version": sklearn.__version__,
     }
     return pipeline, meta

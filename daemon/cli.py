@@ -165,6 +165,7 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from classifier import data, persist, train
+    from classifier.linear import LinearModel
 
     source = _imap_training_mail(_settings(args)) if args.imap else data.raw_mails(Path(args.data))
     mails = list(source)
@@ -177,7 +178,7 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("training needs labelled mail of at least two intents")
     print(f"training on {len(examples)} mails …", file=sys.stderr)
     pipeline, meta = train.fit(examples, seed=args.seed)
-    persist.save(pipeline, meta, Path(args.output))
+    persist.save(LinearModel.from_pipeline(pipeline), meta, Path(args.output))
     print(f"saved {args.output} (complaint threshold {meta['complaint_threshold']})")
     if args.eval:
         return _evaluate(argparse.Namespace(data=args.eval, model=args.output, png=None))
@@ -308,7 +309,7 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("-o", "--output", help="folder for <stem>.<role>.eml files")
         if name == "train":
             sp.add_argument("data", nargs="?", help="folder with a sub-folder or mbox per intent")
-            sp.add_argument("-o", "--output", required=True, help="model file to write (.skops)")
+            sp.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
             sp.add_argument("--imap", action="store_true",
                             help="read Madoguchi/Training/<intent> folders over IMAP (needs -c)")
             sp.add_argument("--eval", help="labelled mail to evaluate the new model on")

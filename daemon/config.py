@@ -91,7 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("policy", "review_below", float, 0.6,
             "Predictions less confident than this are marked for the seller's review."),
     Setting("model", "path", str, "",
-            "A trained model file (.skops); empty means the model shipped with madoguchi."),
+            "A trained model file (.npz, from `madoguchi train`); empty means the model shipped with madoguchi."),
     Setting("templates", "path", str, "",
             "A folder of templates overriding the shipped ones (same layout as templates/)."),
     Setting("catalogue", "path", str, "",

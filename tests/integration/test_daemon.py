@@ -201,9 +201,9 @@ def test_train_from_imap_folders(dovecot: Dovecot, account: Account, tmp_path: P
             for i, t in enumerate(items):
                 c.append(folder, web("mercari", t, msgid=f"<{intent}{i}@x>"))
     cfg = write_config(tmp_path, account)
-    out = madoguchi("train", "--imap", "-c", str(cfg), "-o", str(tmp_path / "m.skops"), timeout=300)
+    out = madoguchi("train", "--imap", "-c", str(cfg), "-o", str(tmp_path / "m.npz"), timeout=300)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "m.skops").stat().st_size > 0
+    assert (tmp_path / "m.npz").stat().st_size > 0
 
 
 def test_demo_from_the_installed_entry_point() -> None:

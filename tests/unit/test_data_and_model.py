@@ -43,30 +43,32 @@ def test_near_duplicates_are_found() -> None:
     assert near_duplicates(texts) == {1}
 
 
-def test_a_model_from_another_scikit_learn_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sklearn
-
+def test_a_model_file_of_another_format_is_refused_naming_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from classifier import persist
     from classifier.predict import DEFAULT_MODEL
 
-    pipeline, meta = persist.load(DEFAULT_MODEL)
-    persist.save(pipeline, meta, tmp_path / "m.skops")
-    monkeypatch.setattr(sklearn, "__version__", "0.0.1")
-    with pytest.raises(ModelError, match=r"trained with scikit-learn \S+, but scikit-learn 0\.0\.1"):
-        persist.load(tmp_path / "m.skops")
+    model, meta = persist.load(DEFAULT_MODEL)
+    persist.save(model, meta, tmp_path / "m.npz")
+    assert persist.load(tmp_path / "m.npz")[0].labels == model.labels
+    monkeypatch.setattr(persist, "FORMAT", "madoguchi-linear-0")
+    with pytest.raises(ModelError, match=r"format 'madoguchi-linear-1', but this madoguchi reads 'madoguchi-linear-0'"):
+        persist.load(tmp_path / "m.npz")
 
 
-def test_untrusted_types_in_a_model_file_are_refused(tmp_path: Path) -> None:
-    import skops.io as sio
+def test_a_model_file_that_would_run_code_or_is_damaged_is_refused(tmp_path: Path) -> None:
+    import numpy as np
 
     from classifier import persist
 
-    class Evil:
-        pass
-
-    sio.dump({"pipeline": Evil(), "metadata": "{}"}, tmp_path / "evil.skops")
-    with pytest.raises(ModelError, match="not trusted"):
-        persist.load(tmp_path / "evil.skops")
+    evil = tmp_path / "evil.npz"
+    with evil.open("wb") as f:  # an object array is stored as a pickle
+        np.savez(f, header=np.array([{"model": print}], dtype=object))
+    with pytest.raises(ModelError, match="corrupt or not a madoguchi model"):
+        persist.load(evil)
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(Path(evil).read_bytes()[:40])
+    with pytest.raises(ModelError, match="corrupt"):
+        persist.load(damaged)
 
 
 def test_an_append_refused_by_the_server_is_recorded_and_the_next_mail_goes_on(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ def test_a_burst_records_notices_first_without_the_model_and_files_priority_one_
 
     box, store = FakeMailbox(), Store(tmp_path / "s.sqlite3")
     real = ModelClassifier.from_file()
-    model = Counting(real.pipeline, real.metadata)
+    model = Counting(real.model, real.metadata)
     svc = Service(connect=lambda: box, store=store, batch=4,
                   context=lambda: app.context(config.defaults(), store, model))
     svc.run_once()

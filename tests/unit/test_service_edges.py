@@ -50,7 +50,7 @@ def test_unit_exposure_is_low() -> None:
 
 
 def test_a_corrupt_model_is_a_clear_error_at_start(tmp_path: Path) -> None:
-    bad = tmp_path / "model.skops"
+    bad = tmp_path / "model.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[model]\npath = "{bad}"\n')
