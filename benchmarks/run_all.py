@@ -148,7 +148,7 @@ def table(r: dict) -> list[tuple[str, str, str, str, str]]:
                          "flat", verdict(mem["flat"])))
     if "model" in r:
         mo = r["model"]
-        rows.append(("6", "model file size (models/default.skops)", f"{mo['size_mb']:.1f} MB", "≤ 20 MB",
+        rows.append(("6", "model file size (models/default.npz)", f"{mo['size_mb']:.1f} MB", "≤ 20 MB",
                      verdict(mo["size_mb"] <= 20)))
         rows.append(("6", "model load time", f"{mo['load_s']:.2f} s", "≤ 1 s", verdict(mo["load_s"] <= 1)))
     return rows
