@@ -218,7 +218,7 @@ def _pick(rng: random.Random, group: str) -> int:
 
 
 def filler_pool() -> tuple[list[bytes], str]:
-    """Non-marketplace mail: the files of /work/shared/corpus (read here, never copied), less
+    """Non-marketplace mail: the files of ../shared/corpus (read here, never copied), less
     byte-duplicates, mboxes and files that are no mail at all; generated plain mails when the
     corpus is absent. Returns the raw mails and where they came from."""
     index = SHARED_CORPUS / "INDEX.tsv"
