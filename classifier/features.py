@@ -42,8 +42,5 @@ class HashedChars(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def transform(self, X: Sequence[str]) -> csr_matrix:
-        rows = [char_ngrams(text, self.n_max, self.bits) for text in X]
-        indptr = np.cumsum([0, *(len(b) for b, _ in rows)])
-        indices = np.concatenate([b for b, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
-        counts = np.concatenate([c for _, c in rows]) if rows else np.zeros(0, dtype=np.int64)
-        return csr_matrix((counts.astype(np.float64), indices, indptr), shape=(len(X), 2**self.bits))
+        rows, buckets, counts = char_ngrams(list(X), self.n_max, self.bits)
+        return csr_matrix((counts.astype(np.float64), (rows, buckets)), shape=(len(X), 2**self.bits))

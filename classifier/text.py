@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,22 +40,30 @@ _P = np.uint64(0x100000001B3)
 _SALTS = [np.uint64((0x9E3779B97F4A7C15 * n) % 2**64) for n in range(8)]  # one per n-gram length
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
-def char_ngrams(text: str, n_max: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """The text's character 1- to n_max-grams hashed into 2**bits buckets: (bucket indices
-    in ascending order, how often each occurs). Needs no tokenizer, which suits Japanese."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    if codes.size == 0:
-        return _EMPTY
+def char_ngrams(texts: Sequence[str], n_max: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each text's character 1- to n_max-grams hashed into 2**bits buckets, counted: (row,
+    bucket, count) triples ordered by row, then bucket. Needs no tokenizer, which suits
+    Japanese; the whole batch is hashed at once, as one array of code points."""
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    row = np.repeat(np.arange(len(texts), dtype=np.uint64), lengths)
+    left = np.repeat(lengths, lengths) - (np.arange(codes.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
     keys = np.zeros_like(codes)
-    hashed = []
-    for n in range(1, min(n_max, codes.size, len(_SALTS) - 1) + 1):
+    found = []
+    for n in range(1, min(n_max, len(_SALTS) - 1) + 1):
+        if codes.size < n:
+            break
         keys = keys[: codes.size - n + 1] * _P + codes[n - 1 :]  # the n-gram starting at each place
         x = keys ^ _SALTS[n]
         x = (x ^ (x >> np.uint64(30))) * _M1
         x = (x ^ (x >> np.uint64(27))) * _M2
-        hashed.append((x ^ (x >> np.uint64(31))) >> np.uint64(64 - bits))
-    buckets, counts = np.unique(np.concatenate(hashed), return_counts=True)
-    return buckets.astype(np.int64), counts.astype(np.int64)
+        fits = left[: keys.size] >= n  # the n-gram ends inside its own text
+        found.append((row[: keys.size][fits] << np.uint64(bits)) | ((x ^ (x >> np.uint64(31)))[fits] >> np.uint64(64 - bits)))
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    keyed, counts = np.unique(np.concatenate(found), return_counts=True)
+    return ((keyed >> np.uint64(bits)).astype(np.int64), (keyed & np.uint64(2**bits - 1)).astype(np.int64),
+            counts.astype(np.int64))

@@ -46,14 +46,15 @@ def test_numpy_scoring_equals_the_pipeline(intents: tuple[str, ...] | None) -> N
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
 
 
-def test_char_ngrams_count_every_gram_once() -> None:
-    buckets, counts = char_ngrams("届かない届かない", 3, 17)
-    assert counts.sum() == 8 + 7 + 6
-    assert list(buckets) == sorted(set(buckets)) and buckets.max() < 2**17
-    again = char_ngrams("届かない届かない", 3, 17)
-    assert (again[0] == buckets).all() and (again[1] == counts).all()
-    assert char_ngrams("", 3, 17)[0].size == 0
-    assert char_ngrams("a", 3, 17)[1].tolist() == [1]
+def test_char_ngrams_count_every_gram_once_and_never_across_two_texts() -> None:
+    texts = ["届かない届かない", "", "a", "届かない"]
+    rows, buckets, counts = char_ngrams(texts, 3, 17)
+    assert [int(counts[rows == i].sum()) for i in range(4)] == [8 + 7 + 6, 0, 1, 4 + 3 + 2]
+    assert buckets.max() < 2**17 and (np.diff(rows) >= 0).all()
+    alone = char_ngrams(texts[3:], 3, 17)
+    assert (buckets[rows == 3] == alone[1]).all() and (counts[rows == 3] == alone[2]).all()
+    assert set(buckets[rows == 3]) < set(buckets[rows == 0])  # the same words, the same buckets
+    assert char_ngrams([], 3, 17)[0].size == 0
 
 
 def test_the_daemon_runs_without_scikit_learn_or_scipy() -> None:
