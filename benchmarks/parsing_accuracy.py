@@ -32,6 +32,8 @@ def main() -> None:
     print(f"buyer messages   {len(rows)}")
     print(f"marketplace      {mp_ok / len(rows):.4f} ({mp_ok}/{len(rows)})")
     print(f"order id         {oid_ok / len(rows):.4f} ({oid_ok}/{len(rows)})")
+    per = Counter(r["marketplace"] for r in rows)
+    print("per marketplace  " + ", ".join(f"{m} {k}" for m, k in per.most_common()))
     for what, n in misses.most_common(8):
         print(f"  {n} × {what}")
 
