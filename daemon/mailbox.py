@@ -124,6 +124,13 @@ def _login(client: IMAPClient, account: ImapAccount, secret: str) -> None:
                            ) from exc
 
 
+def _forget_unsolicited(client: IMAPClient) -> None:
+    """imaplib keeps every response no command asked for (EXISTS, RECENT, FETCH of flags,
+    APPENDUID …) for the whole session: a few per mail and per draft, never read by madoguchi,
+    and over months the daemon's only growth. Called between commands, never during one."""
+    client._imap.untagged_responses.clear()
+
+
 def _shutdown(client: IMAPClient) -> None:
     try:
         client.shutdown()
@@ -182,6 +189,7 @@ class ImapMailbox:
             # does) and only announce newer mail after it: NOOP brings that view up to date.
             self.watch.noop()
             found = self.watch.search(["UID", f"{max(first_uid, 1)}:*"])
+            _forget_unsolicited(self.watch)
         return sorted(u for u in found if u >= first_uid)
 
     def uids_since(self, day: date) -> list[int]:
@@ -217,6 +225,7 @@ class ImapMailbox:
                 # after a restart): ask again for each one rather than skip it silently.
                 for uid in [u for u in chunk if b"BODY[]" not in data.get(u, {})]:
                     data.update(self.watch.fetch([uid], ["BODY.PEEK[]"]))
+                _forget_unsolicited(self.watch)
             for uid in chunk:
                 if b"BODY[]" in data.get(uid, {}):
                     yield uid, data[uid][b"BODY[]"]
@@ -241,7 +250,9 @@ class ImapMailbox:
         SERVERBUG after its selected folder vanished), reconnect."""
         with _translated(what):
             try:
-                return op()
+                result = op()
+                _forget_unsolicited(self.writer)
+                return result
             except IMAPClientError as first:
                 if self.writer.folder_exists(self.drafts):
                     if "SERVERBUG" in str(first) or "NONEXISTENT" in str(first).upper():

@@ -114,3 +114,30 @@ def test_mail_delivered_while_the_watching_session_was_quiet_is_found_and_not_wa
             assert box.uids_from(first + 2) == [first + 2]
         finally:
             box.close()
+
+
+def test_a_long_session_keeps_no_unsolicited_responses() -> None:
+    """imaplib stores every EXISTS / RECENT / FETCH / APPENDUID it is told; a daemon that runs for
+    months must not (it was the only growth in benchmarks/memory.py)."""
+    from email.message import EmailMessage
+
+    from daemon.mailbox import ImapAccount, ImapMailbox
+
+    server = DemoServer()
+    with server as account:
+        box = ImapMailbox(ImapAccount(host=account.host, port=account.port, username=account.username,
+                                      password=account.password, security="none"))
+        try:
+            for i in range(20):
+                server.append("INBOX", MESSAGE.replace(b"demo-1", f"demo-{i}".encode()))
+                assert [uid for uid, _ in box.fetch(box.uids_from(1)[-1:])]
+                draft = EmailMessage()
+                draft["X-Madoguchi-Key"] = f"reply:<demo-{i}@example.com>"
+                draft.set_content("下書き")
+                assert not box.find_drafts(draft["X-Madoguchi-Key"])
+                box.append_draft(draft, flagged=i % 2 == 0)
+            stored = {name: dict(c._imap.untagged_responses) for name, c in (("watch", box.watch), ("writer", box.writer))}
+            assert stored == {"watch": {}, "writer": {}}
+            assert len(box.find_drafts("reply:<demo-7@example.com>")) == 1
+        finally:
+            box.close()
