@@ -49,9 +49,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 @command("run", "watch the mailbox and file drafts until stopped (SIGTERM stops cleanly)")
 def _run(args: argparse.Namespace) -> int:
-    from daemon import app
+    from daemon import app, heap
     from daemon.logs import REDACTOR
 
+    heap.settle()  # before the model and the first mail are read
     s = _settings(args)
     svc = app.service(s, _since(args.since))
     if s.imap.auth == "password":  # OAuth2 tokens are added by daemon/oauth.py as it sees them

@@ -27,7 +27,7 @@ from daemon.render import complaint_of
 from daemon.store import Folder, Store
 
 log = logging.getLogger("madoguchi")
-BATCH = 1000  # mails classified before filing (a bigger burst is ordered by a first pass)
+BATCH = 250  # mails read and classified together; a bigger burst is ordered by a first pass
 
 
 @dataclass(frozen=True)
