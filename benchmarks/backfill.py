@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import sys
-import tempfile
 import threading
 import time
 from datetime import date, timedelta
@@ -29,9 +28,9 @@ from benchmarks.harness import (
     MaildirFiller,
     filler_pool,
     filler_stream,
-    log_to,
     madoguchi_config,
     marketplace_pool,
+    standalone,
 )
 from daemon.domain import Outcome
 
@@ -116,9 +115,8 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, help="write cProfile stats of run_once here")
     ap.add_argument("--time-cap", type=float, default=1200, help="stop the pass after this many seconds")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="madoguchi-bf-") as tmp, Loopback(Path(tmp)) as loop:
-        log_to(Path(tmp) / "daemon-in-process.log")
-        r = run(loop, Path(tmp), args.mails, args.market_every, profile=args.profile, time_cap=args.time_cap)
+    with standalone("backfill") as (loop, work):
+        r = run(loop, work, args.mails, args.market_every, profile=args.profile, time_cap=args.time_cap)
     for k, v in r.items():
         print(f"{k:16} {v}")
 

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,15 @@ def percentile(values: list[float], q: float) -> float:
 def spread(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
             "max": max(values) if values else float("nan")}
+
+
+@contextlib.contextmanager
+def standalone(name: str) -> Iterator[tuple[Loopback, Path]]:
+    """For one part run on its own: a temporary folder with a loopback Dovecot in it, and the
+    in-process daemon's log in a file there."""
+    with tempfile.TemporaryDirectory(prefix=f"madoguchi-{name}-") as tmp, Loopback(Path(tmp)) as loop:
+        log_to(Path(tmp) / "daemon-in-process.log")
+        yield loop, Path(tmp)
 
 
 def log_to(path: Path) -> None:

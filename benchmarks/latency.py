@@ -13,7 +13,6 @@ import argparse
 import random
 import re
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ if __package__ in (None, ""):
 
 from imapclient import IMAPClient
 
-from benchmarks.harness import Loopback, Mail, built, log_to, madoguchi_config, mixed_stream, spread
+from benchmarks.harness import Loopback, Mail, built, madoguchi_config, mixed_stream, spread, standalone
 from daemon.domain import Outcome
 from tests.dovecot import Account
 
@@ -185,9 +184,8 @@ def main() -> None:
     ap.add_argument("--mails", type=int, default=200)
     ap.add_argument("--poll-seconds", type=int, default=1)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="madoguchi-lat-") as tmp, Loopback(Path(tmp)) as loop:
-        log_to(Path(tmp) / "daemon-in-process.log")
-        r = run(loop, Path(tmp), args.mails, args.poll_seconds)
+    with standalone("latency") as (loop, work):
+        r = run(loop, work, args.mails, args.poll_seconds)
     for mode in ("idle", "poll"):
         print(mode, "drafted", fmt(r[mode]["drafted"]), "handled", fmt(r[mode]["handled"]), "missing", r[mode]["missing"])
     print("dovecot IDLE EXISTS", fmt(r["dovecot_exists"]))

@@ -22,7 +22,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from benchmarks.harness import (
     filler_stream,
     madoguchi_config,
     marketplace_pool,
+    standalone,
 )
 
 
@@ -182,8 +182,8 @@ def main() -> None:
     ap.add_argument("--round", type=int, default=2500)
     ap.add_argument("--time-cap", type=float, default=2400)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="madoguchi-mem-") as tmp, Loopback(Path(tmp)) as loop:
-        r = run(loop, Path(tmp), args.mails, args.round, time_cap=args.time_cap)
+    with standalone("memory") as (loop, work):
+        r = run(loop, work, args.mails, args.round, time_cap=args.time_cap)
     for k, v in r.items():
         print(f"{k:18} {v}")
 

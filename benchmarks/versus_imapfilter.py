@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ if __package__ in (None, ""):
 
 from imapclient import IMAPClient
 
-from benchmarks.harness import Loopback, Mail, log_to, madoguchi_config, mixed_stream, spread
+from benchmarks.harness import Loopback, Mail, madoguchi_config, mixed_stream, spread, standalone
 from benchmarks.latency import APPENDUID, Filings
 from tests.dovecot import Account
 
@@ -278,9 +277,8 @@ def main() -> None:
     ap.add_argument("--mails", type=int, default=120)
     ap.add_argument("--spacing", type=float, default=2.5)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="madoguchi-vs-") as tmp, Loopback(Path(tmp)) as loop:
-        log_to(Path(tmp) / "daemon-in-process.log")
-        r = run(loop, Path(tmp), args.mails, args.spacing)
+    with standalone("vs") as (loop, work):
+        r = run(loop, work, args.mails, args.spacing)
     for name, v in r.items():
         print(name, v)
 
