@@ -47,7 +47,7 @@ def load(path: Path) -> tuple[LinearModel, dict[str, Any]]:
         model = LinearModel.from_arrays(arrays, header["model"])
     except ModelError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
         # np.load refuses pickled objects with a ValueError; a damaged file fails in many ways
         raise ModelError(f"{path}: the model file is corrupt or not a madoguchi model "
                          f"({type(exc).__name__})") from None

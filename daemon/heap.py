@@ -3,8 +3,8 @@
 Reading a large mail briefly needs tens of MB. Python frees it, but glibc's malloc keeps freed
 blocks for reuse and raises its mmap threshold after each large free, so later large buffers
 come from the heap and fragment it: RSS creeps up with the largest mails ever read. settle()
-fixes the thresholds at start (large buffers are mapped and unmapped whole, one arena per
-core at most); give_back() returns free heap pages after a pass (malloc_trim).
+fixes the thresholds at start (large buffers are mapped and unmapped whole, two arenas at
+most); give_back() returns free heap pages after a pass (malloc_trim).
 """
 
 from __future__ import annotations
