@@ -143,7 +143,8 @@ def restarts(dovecot: Dovecot, tmp: Path, n_restarts: int = 50, per_round: int =
             "backoff_cap_s": backoff, "markers": len(marker_keys)}
 
 
-def burst(dovecot: Dovecot, tmp: Path, n_mails: int = 5000, batch: int = 1000) -> dict[str, float]:
+def burst(dovecot: Dovecot, tmp: Path, n_mails: int = 5000, batch: int | None = None) -> dict[str, float]:
+    """A burst delivered at once; `batch` overrides the daemon's own batch size (service.BATCH)."""
     from daemon import app
     from daemon import config as settings
 
@@ -152,7 +153,8 @@ def burst(dovecot: Dovecot, tmp: Path, n_mails: int = 5000, batch: int = 1000) -
     cli("once", "-c", str(cfg))
     append_all(acct, mails(n_mails))
     svc = app.service(settings.load(cfg))
-    svc.batch = batch
+    if batch:
+        svc.batch = batch
     started = time.monotonic()
     svc.run_once()
     elapsed = time.monotonic() - started
