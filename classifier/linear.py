@@ -70,7 +70,8 @@ class LinearModel:
                     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
                     chunk[row[starts]] += np.add.reduceat(self.weights[feature] * value[:, None], starts, axis=0)
         a, b = self.calibration
-        proba = 1.0 / (1.0 + np.exp(a * decisions + b))
+        with np.errstate(over="ignore"):  # exp → inf gives P = 0, as scikit-learn's expit does
+            proba = 1.0 / (1.0 + np.exp(a * decisions + b))
         if len(self.labels) == 2:
             proba[:, 0] = 1.0 - proba[:, 1]
             return proba
