@@ -228,7 +228,10 @@ class Service:
         started = datetime.fromisoformat(old.started)
         candidates = box.uids_since(started.date())
         dates = box.internal_dates(candidates)
-        since = started.astimezone().replace(tzinfo=None)  # imapclient gives naive local times
+        # imapclient gives naive local times, and INTERNALDATE has whole seconds: a mail of the
+        # same second as the first start counts as after it (one already handled is known by
+        # its Message-ID below), rather than being missed.
+        since = started.astimezone().replace(tzinfo=None, microsecond=0)
         candidates = [u for u in candidates
                       if u in dates and dates[u].astimezone().replace(tzinfo=None) >= since]
         ids = box.message_ids(candidates)

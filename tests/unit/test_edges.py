@@ -150,6 +150,36 @@ def test_a_burst_records_notices_first_without_the_model_and_files_priority_one_
     assert svc.run_once().handled == 0
 
 
+def test_after_a_uidvalidity_change_mail_of_the_first_starts_second_is_still_handled(tmp_path: Path) -> None:
+    """INTERNALDATE has whole seconds: a mail that came in the same second as the first start
+    (its date truncated to before it) was left unhandled once UIDVALIDITY changed."""
+    from datetime import datetime
+
+    from classifier.predict import ModelClassifier
+    from daemon import app
+    from daemon.service import Service
+    from daemon.store import Store
+    from daemon.testing import FakeMailbox
+    from tests.mails import web
+
+    started = datetime(2026, 11, 23, 9, 0, 0, 700_000).astimezone()
+
+    class Box(FakeMailbox):
+        def internal_dates(self, uids: list[int]) -> dict[int, datetime]:
+            return {u: started.replace(microsecond=0, tzinfo=None) for u in uids if u in self.inbox}
+
+    box, store = Box(), Store(tmp_path / "s.sqlite3")
+    model = ModelClassifier.from_file()
+    svc = Service(connect=lambda: box, store=store, clock=lambda: started,
+                  context=lambda: app.context(config.defaults(), store, model))
+    svc.run_once()  # the first start, at 09:00:00.7
+    box.uv = 2  # UIDVALIDITY changes before the next pass; the mail came at 09:00:00
+    box.deliver(web("mercari", "届いていません", msgid="<same-second@x>"))
+    filed = svc.run_once()
+    assert [h.message_id for h in filed.outcomes] == ["<same-second@x>"]
+    assert len(box.drafts) == 1
+
+
 COMMANDS = ["demo", "run", "once", "classify", "draft", "train", "evaluate", "check-config",
             "status", "retry", "auth"]
 
