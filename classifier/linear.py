@@ -47,10 +47,11 @@ class LinearModel:
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
             calibration = np.array([[0.0, calibrators[0].a_], [0.0, calibrators[0].b_]], dtype=np.float64)
         else:
-            order = [labels.index(str(c)) for c in svm.classes_]
-            coef, intercept = coef[np.argsort(order)], intercept[np.argsort(order)]
+            # rows of the SVM and its calibrators follow svm.classes_; put them in label order
+            to_labels = np.argsort([labels.index(str(c)) for c in svm.classes_])
+            coef, intercept = coef[to_labels], intercept[to_labels]
             calibration = np.array([[c.a_ for c in calibrators], [c.b_ for c in calibrators]],
-                                   dtype=np.float64)[:, np.argsort(order)]
+                                   dtype=np.float64)[:, to_labels]
         text, subject = parts["text"].named_steps, parts["subject"].named_steps
         return cls(
             labels=tuple(labels), weights=np.ascontiguousarray(coef.T), intercept=intercept,
