@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Protocol, TypeVar
@@ -31,6 +33,9 @@ log = logging.getLogger("madoguchi")
 T = TypeVar("T")
 
 FETCH_CHUNK = 100
+KEYS_PER_SEARCH = 50  # draft keys OR-ed in one SEARCH: a command line well under servers' limits
+APPEND_CHUNK = 100  # drafts in one MULTIAPPEND
+KEY_HEADER = "X-Madoguchi-Key"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,9 @@ class Mailbox(Protocol):
     def message_ids(self, uids: list[int]) -> dict[int, str]: ...
     def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]: ...
     def find_drafts(self, key: str) -> list[int]: ...
+    def drafts_by_key(self, keys: list[str]) -> dict[str, list[int]]: ...
     def append_draft(self, message: EmailMessage, *, flagged: bool) -> None: ...
+    def append_drafts(self, drafts: list[tuple[EmailMessage, bool]]) -> None: ...
     def delete_drafts(self, uids: list[int]) -> None: ...
     def wait(self, seconds: float, stop: threading.Event) -> None: ...
     def close(self) -> None: ...
@@ -122,6 +129,16 @@ def _login(client: IMAPClient, account: ImapAccount, secret: str) -> None:
                            f"{account.username}: check [imap] username (the account that signed in) "
                            "and that IMAP is on for it; if access was revoked, run `madoguchi auth` again"
                            ) from exc
+
+
+def _header_value(raw: bytes) -> str:
+    """The value of the one header in a HEADER.FIELDS answer, unfolded and decoded (a long
+    key is written as RFC 2047 encoded words, so that it can be folded)."""
+    value = " ".join(raw.decode("ascii", "replace").partition(":")[2].split())
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, HeaderParseError):
+        return value
 
 
 def _forget_unsolicited(client: IMAPClient) -> None:
@@ -235,14 +252,59 @@ class ImapMailbox:
     def find_drafts(self, key: str) -> list[int]:
         def search() -> list[int]:
             self.writer.noop()  # see drafts appended by the other connection
-            return list(self.writer.search(["HEADER", "X-Madoguchi-Key", key]))
+            return list(self.writer.search(["HEADER", KEY_HEADER, key]))
 
         return self._in_drafts("SEARCH in Drafts", search)
 
+    def drafts_by_key(self, keys: list[str]) -> dict[str, list[int]]:
+        """The drafts holding each of `keys`: a SEARCH per KEYS_PER_SEARCH keys and one FETCH
+        of the key headers found, where find_drafts would cost a round trip per key."""
+        wanted = set(keys)
+
+        def look() -> dict[str, list[int]]:
+            self.writer.noop()  # see drafts appended by the other connection
+            found: set[int] = set()
+            for i in range(0, len(keys), KEYS_PER_SEARCH):
+                chunk = keys[i : i + KEYS_PER_SEARCH]
+                criteria: list[str] = ["OR"] * (len(chunk) - 1)
+                for key in chunk:
+                    criteria += ["HEADER", KEY_HEADER, key]
+                found.update(self.writer.search(criteria))
+            out: dict[str, list[int]] = {}
+            part = f"BODY[HEADER.FIELDS ({KEY_HEADER.upper()})]".encode()
+            for uid, data in self.writer.fetch(sorted(found), [f"BODY.PEEK[HEADER.FIELDS ({KEY_HEADER})]"]).items():
+                key = _header_value(data.get(part, b""))  # SEARCH matched a substring: check it
+                if key in wanted:
+                    out.setdefault(key, []).append(uid)
+            return out
+
+        if not keys:
+            return {}
+        return self._in_drafts("SEARCH in Drafts", look)
+
     def append_draft(self, message: EmailMessage, *, flagged: bool) -> None:
-        flags = [b"\\Draft"] + ([b"\\Flagged"] if flagged else [])
-        raw = message.as_bytes(policy=SMTP)
-        self._in_drafts("APPEND to Drafts", lambda: self.writer.append(self.drafts, raw, flags=flags))
+        self.append_drafts([(message, flagged)])
+
+    def append_drafts(self, drafts: list[tuple[EmailMessage, bool]]) -> None:
+        """File drafts in order; with MULTIAPPEND (RFC 3502) each chunk of them in one command,
+        which the server takes all or none of."""
+        items = [{"msg": message.as_bytes(policy=SMTP),
+                  "flags": [b"\\Draft"] + ([b"\\Flagged"] if flagged else [])} for message, flagged in drafts]
+        if len(items) > 1 and b"MULTIAPPEND" in self.writer.capabilities():
+            for i in range(0, len(items), APPEND_CHUNK):
+                chunk = items[i : i + APPEND_CHUNK]
+                self._in_drafts("APPEND to Drafts", lambda c=chunk: self._multiappend(c))
+            return
+        for item in items:
+            self._in_drafts("APPEND to Drafts",
+                            lambda m=item: self.writer.append(self.drafts, m["msg"], flags=m["flags"]))
+
+    def _multiappend(self, items: list[dict[str, object]]) -> None:
+        # imapclient returns a refusal (NO [OVERQUOTA] …) instead of raising it, unlike append()
+        typ, data = self.writer.multiappend(self.drafts, items)
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+            raise IMAPClientError(f"append failed: {text}")
 
     def _in_drafts(self, what: str, op: Callable[[], T]) -> T:
         """Run `op` on Drafts. If the seller deleted Drafts meanwhile, recreate it and run

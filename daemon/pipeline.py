@@ -37,9 +37,11 @@ def handle(raw: bytes, ctx: Context, now: datetime) -> Outcome:
     return handle_parsed(parse(raw), ctx, now)
 
 
-def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime) -> list[Outcome | MadoguchiError]:
+def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime, *,
+                 drafts: bool = True) -> list[Outcome | MadoguchiError]:
     """Many mails at once: the model is asked once for the whole batch (one call costs about
-    as much as a hundred mails), and a mail that fails gives its error in its place."""
+    as much as a hundred mails), and a mail that fails gives its error in its place. With
+    `drafts` False only the decisions are wanted (ranking a burst): nothing is rendered."""
     parsed: list[Notification | MadoguchiError] = []
     for raw in raws:
         try:
@@ -54,7 +56,7 @@ def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime) -> list[Out
             out.append(n)
             continue
         try:
-            out.append(handle_parsed(n, ctx, now, next(predictions)))
+            out.append(handle_parsed(n, ctx, now, next(predictions), drafts=drafts))
         except MadoguchiError as exc:
             out.append(exc)
     return out
@@ -68,10 +70,12 @@ def predict(ctx: Context, notifications: Sequence[Notification]) -> list[Predict
 
 
 def handle_parsed(n: Notification, ctx: Context, now: datetime,
-                  prediction: Prediction | None = None) -> Outcome:
+                  prediction: Prediction | None = None, *, drafts: bool = True) -> Outcome:
     prediction = prediction or predict(ctx, [n])[0]
     known = ctx.order_date_of(n.order_id) if n.order_id else None
     decision = decide(n, prediction, ctx.policy, now, known)
+    if not drafts:
+        return Outcome(n, prediction, decision, ())
     complaints: tuple[Complaint, ...] = ()
     matches = ()
     if decision.alert:
@@ -79,6 +83,5 @@ def handle_parsed(n: Notification, ctx: Context, now: datetime,
         earlier = tuple(c for c in ctx.complaints_of(key) if c.message_id != n.message_id)
         complaints = (*earlier, complaint_of(decision, n))
         matches = related(ctx.listings, item_name=n.item_name, item_id=n.item_id)
-    drafts = render(decision, n, ctx.env, ctx.seller, now, related=matches, complaints=complaints,
-                    catalogue=bool(ctx.listings))
-    return Outcome(n, prediction, decision, drafts)
+    return Outcome(n, prediction, decision, render(decision, n, ctx.env, ctx.seller, now, related=matches,
+                                                   complaints=complaints, catalogue=bool(ctx.listings)))

@@ -112,7 +112,7 @@ class Service:
         started = self._woke or time.monotonic()
         try:
             results: list[Outcome | MadoguchiError | None] = list(
-                handle_batch([raw for _, raw in fetched], ctx, self.clock()))
+                handle_batch([raw for _, raw in fetched], ctx, self.clock(), drafts=defer is None))
         except Exception:  # a bug somewhere in the batch: find the mail, one at a time
             log.exception("batch failed; handling its mails one by one")
             results = [None] * len(fetched)
@@ -128,8 +128,8 @@ class Service:
                 self._failed(uid, raw, f"unexpected error: {type(exc).__name__}: {exc}",
                              traceback.format_exc(), filed)
         if defer is not None:
-            defer.update((uid, o.decision.priority) for uid, o, _ in ready if o.drafts)
-            ready = [r for r in ready if not r[1].drafts]
+            defer.update((uid, o.decision.priority) for uid, o, _ in ready if o.decision.wants_reply)
+            ready = [r for r in ready if not r[1].decision.wants_reply]
         # A mail without drafts has nothing to file twice: one commit records them all (a
         # commit per mail costs a disk flush each, the bulk of a backfill on a slow disk).
         with self.store.transaction():
@@ -137,6 +137,42 @@ class Service:
                 if not outcome.drafts:
                     self._done(uv, uid, outcome, started, filed)
         drafted = sorted((r for r in ready if r[1].drafts), key=lambda x: x[1].decision.priority)
+        if not drafted or self.stop.is_set():
+            return
+        try:
+            self._file_together(box, [d for _, o, _ in drafted for d in o.drafts])
+        except ConnectionLost:
+            raise
+        except Exception as exc:  # e.g. one draft over quota: find which, one mail at a time
+            log.warning("filing %d drafts at once failed (%s): filing them one mail at a time",
+                        sum(len(o.drafts) for _, o, _ in drafted), exc)
+            self._file_one_by_one(box, uv, drafted, filed)
+            return
+        with self.store.transaction():
+            for uid, outcome, started in drafted:
+                self._done(uv, uid, outcome, started, filed)
+
+    def _file_together(self, box: Mailbox, drafts: list[Draft]) -> None:
+        """A batch's drafts, in priority order, with one look into Drafts and one APPEND
+        (MULTIAPPEND where the server has it: all or none). A draft already there (filed before
+        a crash, or twice in the batch) is not filed again; an alert replaces its older self,
+        and of one product's alerts in a batch the last is kept."""
+        existing = box.drafts_by_key(sorted({d.key for d in drafts}))
+        last_alert = {d.key: i for i, d in enumerate(drafts) if d.role == "alert"}
+        seen: set[str] = set()
+        new: list[Draft] = []
+        for i, d in enumerate(drafts):
+            if d.role == "alert":
+                if last_alert[d.key] == i:
+                    new.append(d)
+            elif d.key not in existing and d.key not in seen:
+                seen.add(d.key)
+                new.append(d)
+        box.append_drafts([(d.message, d.flagged) for d in new])
+        box.delete_drafts(sorted(u for d in new if d.role == "alert" for u in existing.get(d.key, ())))
+
+    def _file_one_by_one(self, box: Mailbox, uv: int, drafted: list[tuple[int, Outcome, float]],
+                         filed: Filed) -> None:
         for uid, outcome, started in drafted:
             if self.stop.is_set():
                 return  # the rest stays unrecorded and is handled at the next start

@@ -54,6 +54,20 @@ class FakeMailbox:
         return [u for u, (raw, _) in self.drafts.items()
                 if message_from_bytes(raw).get("X-Madoguchi-Key") == key]
 
+    def drafts_by_key(self, keys: list[str]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for u, (raw, _) in self.drafts.items():
+            key = message_from_bytes(raw).get("X-Madoguchi-Key")
+            if key in keys:
+                out.setdefault(key, []).append(u)
+        return out
+
+    def append_drafts(self, drafts: list[tuple[EmailMessage, bool]]) -> None:
+        """One at a time through append_draft, so that a test's refusal there refuses the lot
+        part-way, as a server without MULTIAPPEND would."""
+        for message, flagged in drafts:
+            self.append_draft(message, flagged=flagged)
+
     def append_draft(self, message: EmailMessage, *, flagged: bool) -> None:
         flags = ("\\Draft", "\\Flagged") if flagged else ("\\Draft",)
         self.drafts[self.next_draft] = (message.as_bytes(), flags)

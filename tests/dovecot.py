@@ -60,6 +60,10 @@ default_internal_group = $internal_group
 first_valid_uid = $uid
 first_valid_gid = $gid
 mail_location = maildir:~/Maildir
+# Quota counts messages, and a user has a limit only where add_user() gives one
+mail_plugins = quota
+protocol imap {; mail_plugins = $$mail_plugins imap_quota; }
+plugin {; quota = count:User quota; quota_vsizes = yes; }
 passdb {; driver = passwd-file; args = scheme=PLAIN $root/etc/users/%u; }
 userdb {; driver = passwd-file; args = $root/etc/users/%u; }
 namespace inbox {; inbox = yes
@@ -198,8 +202,9 @@ class Dovecot:
         self.stop()
         self.start()
 
-    def add_user(self, username: str, password: str) -> Account:
-        """Add a user with an empty INBOX (plus the special-use folders); usable at once."""
+    def add_user(self, username: str, password: str, *, max_messages: int | None = None) -> Account:
+        """Add a user with an empty INBOX (plus the special-use folders); usable at once.
+        With `max_messages`, the server refuses to store more than that many (all folders)."""
         # Dovecot lower-cases logins and allows only these characters in them by default
         if not re.fullmatch(r"[a-z0-9_.@-]+", username) or re.search(r"[:\s]", password):
             raise ValueError("need a username of [a-z0-9_.@-] and a password without ':'")
@@ -210,7 +215,8 @@ class Dovecot:
         os.chown(home, self.uid, self.gid)
         # a passwd-file per user, as Dovecot re-reads a changed one only once a second
         entry = self.users / username
-        entry.write_text(f"{username}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::\n")
+        quota = f"userdb_quota_rule=*:messages={max_messages}" if max_messages else ""
+        entry.write_text(f"{username}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::{quota}\n")
         os.chown(entry, self.uid, self.gid)
         return Account(self.host, self.port, self.tls_port, username, password, self.ca_file)
 

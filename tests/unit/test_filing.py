@@ -1,0 +1,92 @@
+"""How a batch's drafts reach Drafts: one look into Drafts and one APPEND per batch, nothing
+filed twice, one alert per product, and one mail at a time when the server refuses the lot."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import pytest
+
+from classifier.predict import ModelClassifier
+from daemon import app, config
+from daemon.service import Service
+from daemon.store import Store
+from daemon.testing import FakeMailbox
+from tests.mails import amazon, web
+
+
+class Counting(FakeMailbox):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def find_drafts(self, key: str) -> list[int]:
+        self.calls.append("find")
+        return super().find_drafts(key)
+
+    def drafts_by_key(self, keys: list[str]) -> dict[str, list[int]]:
+        self.calls.append("by_key")
+        return super().drafts_by_key(keys)
+
+    def append_drafts(self, drafts: list[tuple[EmailMessage, bool]]) -> None:
+        self.calls.append(f"append {len(drafts)}")
+        super().append_drafts(drafts)
+
+    def kinds(self) -> list[str]:
+        return [str(message_from_bytes(raw)["X-Madoguchi-Draft"]) for raw, _ in self.drafts.values()]
+
+
+@pytest.fixture(scope="module")
+def model() -> ModelClassifier:
+    return ModelClassifier.from_file()
+
+
+def service(box: FakeMailbox, tmp_path: Path, model: ModelClassifier) -> Service:
+    store = Store(tmp_path / "s.sqlite3")
+    svc = Service(connect=lambda: box, store=store, context=lambda: app.context(config.defaults(), store, model))
+    svc.run_once()  # the first start: mail from now on
+    return svc
+
+
+def test_a_batch_is_filed_with_one_look_into_drafts_and_one_append(tmp_path: Path, model: ModelClassifier) -> None:
+    box = Counting()
+    svc = service(box, tmp_path, model)
+    box.deliver(web("mercari", "いつ発送されますか?", msgid="<q@x>"))
+    box.deliver(amazon("7巻が入っていませんでした。", msgid="<c@x>"))
+    box.deliver(amazon("3巻が入っていませんでした。", msgid="<d@x>", order="249-1111111-2222222"))
+    filed = svc.run_once()
+    assert filed.handled == 3
+    assert box.calls == ["by_key", "append 5"]  # two Amazon replies and notes, one Mercari reply
+    priorities = [message_from_bytes(raw)["X-Priority"] for raw, _ in box.drafts.values()]
+    assert priorities == sorted(priorities)  # priority 1 first, in the order the server files them
+
+
+def test_drafts_already_in_drafts_are_not_filed_again(tmp_path: Path, model: ModelClassifier) -> None:
+    """As after a crash between APPEND and the store's commit: the mail is handled again."""
+    box = Counting()
+    svc = service(box, tmp_path, model)
+    box.deliver(amazon("7巻が入っていませんでした。", msgid="<c@x>"))
+    svc.run_once()
+    assert sorted(box.kinds()) == ["note", "reply"]
+    svc.store.db.execute("DELETE FROM handled")  # the commit that a crash would have lost
+    assert svc.run_once().handled == 1
+    assert sorted(box.kinds()) == ["note", "reply"]
+
+
+def test_two_complaints_about_one_product_in_one_batch_leave_one_alert(tmp_path: Path,
+                                                                       model: ModelClassifier) -> None:
+    box = Counting()
+    svc = service(box, tmp_path, model)
+    box.deliver(web("yahoo_auctions", "届いたケトルの注ぎ口が割れていました。", msgid="<b1@x>"))
+    box.deliver(web("yahoo_auctions", "電源を入れても動きません。初期不良だと思います。", msgid="<b2@x>"))
+    svc.run_once()
+    assert sorted(box.kinds()) == ["alert", "reply", "reply"]
+    box.deliver(web("yahoo_auctions", "ケトルの底から水が漏れてきます。不良品です。", msgid="<b3@x>"))
+    svc.run_once()
+    assert sorted(box.kinds()) == ["alert", "reply", "reply", "reply"]  # the alert replaced, not added
+    alert = next(m for m in (message_from_bytes(raw, policy=default) for raw, _ in box.drafts.values())
+                 if m["X-Madoguchi-Draft"] == "alert")
+    assert str(alert["Subject"]).endswith("品質の苦情 3件")
