@@ -205,15 +205,15 @@ def _bodies(msg: Message) -> tuple[str, str, list[Message]]:
             if depth < MAX_DEPTH and isinstance(payload, list):
                 stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
             continue
-        if part.get_content_maintype() not in ("text", "application") and ctype != "text/plain":
+        if not ctype.startswith(("text/", "application/")):
             continue
-        filename = _param(part, "filename", "Content-Disposition") or _param(part, "name")
         attachment = "attachment" in str(part.get("Content-Disposition", "")).lower()
         if ctype == "text/plain" and not attachment:
             plains.append(_part_text(part))
         elif ctype == "text/html" and not attachment:
             htmls.append(_part_text(part))
-        elif filename.lower().endswith(".txt") or (ctype == "text/plain" and attachment):
+        elif (ctype == "text/plain" and attachment) or \
+                (_param(part, "filename", "Content-Disposition") or _param(part, "name")).lower().endswith(".txt"):
             txt_attachments.append(_part_text(part))
     plain = "\n".join(p for p in plains if p.strip())
     if not plain and not htmls and txt_attachments:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -102,3 +103,35 @@ def test_sigterm_finishes_and_exits_zero(tmp_path: Path) -> None:
     svc.stop.set()  # what SIGTERM does
     t.join(10)
     assert not t.is_alive() and svc.mailbox is None
+
+
+def test_a_long_pass_tells_the_watchdog_it_is_alive_after_each_batch(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """systemd kills a service whose watchdog goes unfed for WatchdogSec (120 s in our unit),
+    and a backfill of tens of thousands of mails is one pass longer than that."""
+    from classifier.predict import ModelClassifier
+    from daemon import app, config
+    from daemon.service import Service
+    from daemon.store import Store
+    from daemon.testing import FakeMailbox
+    from tests.mails import mail
+
+    box, store = FakeMailbox(), Store(tmp_path / "s.sqlite3")
+    svc = Service(connect=lambda: box, store=store, batch=3,
+                  context=lambda: app.context(config.defaults(), store, ModelClassifier.from_file()))
+    svc.run_once()
+    for i in range(7):
+        box.deliver(mail([("From", f"friend{i}@example.org"), ("Subject", f"近況 {i}"),
+                          ("Message-ID", f"<f{i}@x>")], "お元気ですか。"))
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        assert svc.run_once().handled == 7
+        sent = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sent.append(sock.recv(500).decode())
+    assert len([m for m in sent if "WATCHDOG=1" in m]) == 3  # batches of 3, 3 and 1
+    assert "STATUS=working through 3 mails; 3 handled" in sent[1]
