@@ -28,6 +28,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import DRAFTS
 
 from daemon.errors import ConnectionLost, LoginRefused, MailboxError
+from daemon.parse import MAX_RAW
 
 log = logging.getLogger("madoguchi")
 T = TypeVar("T")
@@ -66,6 +67,7 @@ class Mailbox(Protocol):
     def uids_since(self, day: date) -> list[int]: ...
     def internal_dates(self, uids: list[int]) -> dict[int, datetime]: ...
     def message_ids(self, uids: list[int]) -> dict[int, str]: ...
+    def sizes(self, uids: list[int]) -> dict[int, int]: ...
     def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]: ...
     def find_drafts(self, key: str) -> list[int]: ...
     def drafts_by_key(self, keys: list[str]) -> dict[str, list[int]]: ...
@@ -129,6 +131,14 @@ def _login(client: IMAPClient, account: ImapAccount, secret: str) -> None:
                            f"{account.username}: check [imap] username (the account that signed in) "
                            "and that IMAP is on for it; if access was revoked, run `madoguchi auth` again"
                            ) from exc
+
+
+def _body(data: dict[bytes, object]) -> bytes | None:
+    """The mail in a FETCH answer: BODY[]<0> for a partial fetch (BODY[] from some servers)."""
+    for key, value in data.items():
+        if key.startswith(b"BODY[]") and isinstance(value, bytes):
+            return value
+    return None
 
 
 def _header_value(raw: bytes) -> str:
@@ -233,19 +243,32 @@ class ImapMailbox:
                     out[uid] = message_id_of(data.get(field, b""))
         return out
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        with _translated("FETCH"):
+            for i in range(0, len(uids), 500):
+                for uid, data in self.watch.fetch(uids[i : i + 500], ["RFC822.SIZE"]).items():
+                    out[uid] = int(data.get(b"RFC822.SIZE", 0))
+            _forget_unsolicited(self.watch)
+        return out
+
     def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]:
+        # parse() reads at most MAX_RAW bytes of a mail: one byte more tells it the mail was cut
+        # short, and a 40 MB mail of photos is not held whole in memory for nothing.
+        wanted = [f"BODY.PEEK[]<0.{MAX_RAW + 1}>"]
         for i in range(0, len(uids), FETCH_CHUNK):
             chunk = uids[i : i + FETCH_CHUNK]
             with _translated("FETCH"):
-                data = self.watch.fetch(chunk, ["BODY.PEEK[]"])
+                data = {u: _body(d) for u, d in self.watch.fetch(chunk, wanted).items()}
                 # A server may leave a message out of a FETCH answer (seen with Dovecot right
                 # after a restart): ask again for each one rather than skip it silently.
-                for uid in [u for u in chunk if b"BODY[]" not in data.get(u, {})]:
-                    data.update(self.watch.fetch([uid], ["BODY.PEEK[]"]))
+                for uid in [u for u in chunk if data.get(u) is None]:
+                    data.update({u: _body(d) for u, d in self.watch.fetch([uid], wanted).items()})
                 _forget_unsolicited(self.watch)
             for uid in chunk:
-                if b"BODY[]" in data.get(uid, {}):
-                    yield uid, data[uid][b"BODY[]"]
+                raw = data.get(uid)
+                if raw is not None:
+                    yield uid, raw
                 else:
                     log.warning("uid=%s is no longer in %s (expunged?): not handled", uid, self.account.folder)
 

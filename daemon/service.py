@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -22,12 +22,14 @@ from daemon.domain import Draft, Outcome
 from daemon.errors import ConnectionLost, LoginRefused, MadoguchiError, MailboxError
 from daemon.mailbox import Mailbox
 from daemon.metrics import Metrics
+from daemon.parse import MAX_RAW
 from daemon.pipeline import Context, handle, handle_batch
 from daemon.render import complaint_of
 from daemon.store import Folder, Store
 
 log = logging.getLogger("madoguchi")
 BATCH = 250  # mails read and classified together; a bigger burst is ordered by a first pass
+BATCH_BYTES = 64 * 1024 * 1024  # and at most this much of them: mails of photos stay far under MemoryMax
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Service:
     since: date | None = None
     backoff_max: float = 300.0
     batch: int = BATCH
+    batch_bytes: int = BATCH_BYTES
     clock: Callable[[], datetime] = lambda: datetime.now().astimezone()
     stop: threading.Event = field(default_factory=threading.Event)
     reload: threading.Event = field(default_factory=threading.Event)
@@ -89,19 +92,35 @@ class Service:
             # order dates) and ranks the rest, so that every priority-1 mail is filed before the
             # others. Their drafts are rendered again rather than held: a backfill can be huge.
             ranked: dict[int, int] = {}
-            for i in range(0, len(todo), self.batch):
-                if self.stop.is_set():
-                    break
-                self._batch(box, uv, todo[i : i + self.batch], filed, defer=ranked)
+            for group in self._batches(box, todo):
+                self._batch(box, uv, group, filed, defer=ranked)
             todo = sorted(ranked, key=lambda u: (ranked[u], u))
-        for i in range(0, len(todo), self.batch):
-            if self.stop.is_set():
-                break
-            self._batch(box, uv, todo[i : i + self.batch], filed)
+        for group in self._batches(box, todo):
+            self._batch(box, uv, group, filed)
         if self.since and not self.stop.is_set():
             self.store.set_meta(f"backfilled:{self.folder}:{uv}", self.clock().isoformat())
         self.store.set_meta("last_contact", self.clock().isoformat(timespec="seconds"))
         return filed
+
+    def _batches(self, box: Mailbox, uids: list[int]) -> Iterator[list[int]]:
+        """`uids` in batches of at most `batch` mails and `batch_bytes` bytes (a mail bigger
+        than that goes alone), until `stop` is set."""
+        for i in range(0, len(uids), self.batch):
+            chunk = uids[i : i + self.batch]
+            sizes = box.sizes(chunk) if len(chunk) > 1 else {}
+            groups: list[list[int]] = [[]]
+            total = 0
+            for uid in chunk:
+                size = min(sizes.get(uid, 0), MAX_RAW)
+                if groups[-1] and total + size > self.batch_bytes:
+                    groups.append([])
+                    total = 0
+                groups[-1].append(uid)
+                total += size
+            for group in groups:
+                if self.stop.is_set():
+                    return
+                yield group
 
     def _batch(self, box: Mailbox, uv: int, uids: list[int], filed: Filed,
                defer: dict[int, int] | None = None) -> None:

@@ -45,6 +45,9 @@ class FakeMailbox:
         return {u: str(message_from_bytes(self.inbox[u]).get("Message-ID", "")).strip()
                 for u in uids if u in self.inbox}
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        return {u: len(self.inbox[u]) for u in uids if u in self.inbox}
+
     def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]:
         for u in uids:
             if u in self.inbox:

@@ -90,3 +90,24 @@ def test_two_complaints_about_one_product_in_one_batch_leave_one_alert(tmp_path:
     alert = next(m for m in (message_from_bytes(raw, policy=default) for raw, _ in box.drafts.values())
                  if m["X-Madoguchi-Draft"] == "alert")
     assert str(alert["Subject"]).endswith("品質の苦情 3件")
+
+
+def test_a_batch_holds_at_most_batch_bytes_of_mail(tmp_path: Path, model: ModelClassifier) -> None:
+    """A run of mails full of photos is read a few at a time, not 250 at once (the unit's
+    MemoryMax is 512 MB); a mail bigger than the limit goes alone."""
+    class Reading(Counting):
+        def fetch(self, uids: list[int]):  # type: ignore[no-untyped-def]
+            self.calls.append(f"fetch {len(uids)}")
+            return super().fetch(uids)
+
+    box = Reading()
+    svc = service(box, tmp_path, model)
+    svc.batch_bytes = 25_000
+    photo = "写真を添付します。\n" + "A" * 10_000
+    for i in range(5):
+        box.deliver(web("mercari", photo, msgid=f"<p{i}@x>"))
+    box.deliver(web("mercari", photo * 4, msgid="<big@x>"))
+    box.deliver(web("mercari", "いつ発送されますか?", msgid="<q@x>"))
+    box.calls.clear()
+    assert svc.run_once().handled == 7
+    assert [c for c in box.calls if c.startswith("fetch")] == ["fetch 2", "fetch 2", "fetch 1", "fetch 1", "fetch 1"]

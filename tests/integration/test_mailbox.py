@@ -1,5 +1,6 @@
-"""Filing drafts on a real Dovecot: many drafts in one MULTIAPPEND, in order, with their flags;
-drafts found again by key (long keys too); a batch over quota filed one mail at a time."""
+"""The IMAP edge on a real Dovecot: a huge mail read only as far as parse() reads it; many
+drafts in one MULTIAPPEND, in order, with their flags; drafts found again by key (long keys
+too); a batch over quota filed one mail at a time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from email.policy import default
 from pathlib import Path
 
 from daemon.mailbox import ImapAccount, ImapMailbox
+from daemon.parse import MAX_RAW, parse
 from tests.dovecot import Account, Dovecot
 from tests.integration.test_daemon import COMPLAINT, drafts, madoguchi, write_config
 from tests.mails import amazon
@@ -23,6 +25,29 @@ def draft(key: str, subject: str) -> EmailMessage:
     msg["X-Madoguchi-Key"] = key
     msg.set_content("本文\n")
     return msg
+
+
+def test_a_huge_mail_is_read_only_as_far_as_parse_reads(dovecot: Dovecot, account: Account) -> None:
+    photos = b"\r\n".join([b"x" * 76] * (MAX_RAW // 78 + 20000))
+    big = amazon(COMPLAINT, msgid="<big@example.test>").replace(b"[commMgrTok", photos + b"\r\n[commMgrTok")
+    small = amazon(COMPLAINT, msgid="<small@example.test>")
+    dovecot.deliver(account.username, big)
+    dovecot.deliver(account.username, small)
+    box = open_box(account)
+    try:
+        uids = box.uids_from(1)
+        sizes = box.sizes(uids)  # as the server counts them: it may end the mail with a CRLF
+        assert sizes[uids[0]] >= len(big) and sizes[uids[1]] < 1000
+        got = dict(box.fetch(uids))
+    finally:
+        box.close()
+    def lf(raw: bytes) -> bytes:  # the server stores a folded header's bare LF as CRLF
+        return raw.replace(b"\r\n", b"\n")
+
+    assert len(got[uids[0]]) == MAX_RAW + 1 and lf(big).startswith(lf(got[uids[0]]))
+    assert lf(got[uids[1]]).rstrip() == lf(small).rstrip()
+    n = parse(got[uids[0]])
+    assert n.truncated and n.order_id == "249-3029688-3087868" and "7巻" in n.buyer_text
 
 
 def test_many_drafts_in_one_append_in_order_and_found_again_by_key(account: Account) -> None:
