@@ -8,7 +8,7 @@ the state store (order dates from earlier notices, earlier complaints about a pr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from jinja2 import Environment
@@ -50,15 +50,24 @@ def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime, *,
             parsed.append(exc)
     good = [n for n in parsed if isinstance(n, Notification)]
     predictions = iter(predict(ctx, good))
+    # Complaints of this batch about one product count in each later alert of the batch: the
+    # store knows them only once the batch is filed, and the last alert is the one kept.
+    batch: dict[str, tuple[Complaint, ...]] = {}
+    ctx = replace(ctx, complaints_of=lambda key, known=ctx.complaints_of: (*known(key), *batch.get(key, ())))
     out: list[Outcome | MadoguchiError] = []
     for n in parsed:
         if isinstance(n, MadoguchiError):
             out.append(n)
             continue
         try:
-            out.append(handle_parsed(n, ctx, now, next(predictions), drafts=drafts))
+            outcome = handle_parsed(n, ctx, now, next(predictions), drafts=drafts)
         except MadoguchiError as exc:
             out.append(exc)
+            continue
+        if outcome.decision.alert:
+            key = product_key(n.item_id, n.item_name, n.order_id)
+            batch[key] = (*batch.get(key, ()), complaint_of(outcome.decision, n))
+        out.append(outcome)
     return out
 
 

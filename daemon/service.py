@@ -127,8 +127,8 @@ class Service:
         """Handle `uids`; with `defer`, file no drafts but note each drafted mail's priority there."""
         # A burst's pass can outlast systemd's watchdog (120 s in the unit; a 50,000-mail
         # backfill takes longer): each batch done shows the service is alive.
-        systemd.notify("WATCHDOG=1", f"STATUS=working through {len(uids)} mails; {filed.handled} handled "
-                       f"and {filed.failed} failed in this pass so far")
+        systemd.notify("WATCHDOG=1", f"STATUS=working through new mail: {filed.handled} handled, "
+                       f"{filed.failed} failed in this pass so far")
         ctx = self._context()
         ready: list[tuple[int, Outcome, float]] = []
         fetched = list(box.fetch(uids))

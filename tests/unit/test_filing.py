@@ -84,12 +84,16 @@ def test_two_complaints_about_one_product_in_one_batch_leave_one_alert(tmp_path:
     box.deliver(web("yahoo_auctions", "電源を入れても動きません。初期不良だと思います。", msgid="<b2@x>"))
     svc.run_once()
     assert sorted(box.kinds()) == ["alert", "reply", "reply"]
+    assert alert_subject(box).endswith("品質の苦情 2件")  # both complaints, though one batch
     box.deliver(web("yahoo_auctions", "ケトルの底から水が漏れてきます。不良品です。", msgid="<b3@x>"))
     svc.run_once()
     assert sorted(box.kinds()) == ["alert", "reply", "reply", "reply"]  # the alert replaced, not added
-    alert = next(m for m in (message_from_bytes(raw, policy=default) for raw, _ in box.drafts.values())
-                 if m["X-Madoguchi-Draft"] == "alert")
-    assert str(alert["Subject"]).endswith("品質の苦情 3件")
+    assert alert_subject(box).endswith("品質の苦情 3件")
+
+
+def alert_subject(box: FakeMailbox) -> str:
+    return next(str(m["Subject"]) for m in (message_from_bytes(raw, policy=default) for raw, _ in box.drafts.values())
+                if m["X-Madoguchi-Draft"] == "alert")
 
 
 def test_a_batch_holds_at_most_batch_bytes_of_mail(tmp_path: Path, model: ModelClassifier) -> None:

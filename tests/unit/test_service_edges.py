@@ -134,4 +134,4 @@ def test_a_long_pass_tells_the_watchdog_it_is_alive_after_each_batch(tmp_path: P
             while True:
                 sent.append(sock.recv(500).decode())
     assert len([m for m in sent if "WATCHDOG=1" in m]) == 3  # batches of 3, 3 and 1
-    assert "STATUS=working through 3 mails; 3 handled" in sent[1]
+    assert "STATUS=working through new mail: 3 handled, 0 failed" in sent[1]
