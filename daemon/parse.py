@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.message import Message
@@ -19,7 +20,7 @@ from mailparser.dates import parse_mail_date
 from daemon import marketplaces
 from daemon.decode import decode_bytes, decode_header, html_to_text
 from daemon.domain import Notification, ReplyChannel
-from daemon.errors import ParseError
+from daemon.errors import MadoguchiError, ParseError
 from daemon.marketplaces.common import Facts, MailView
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -40,6 +41,20 @@ _QUOTE_CUT = re.compile(
     r"|(?:差出人|From)[ \t]*[:：].{0,200}\n(?:.{0,200}\n){0,2}(?:件名|Subject|送信日時|Sent|Date)[ \t]*[:：])",
     re.M,
 )
+
+
+ParseMany = Callable[[Sequence[bytes]], list[Notification | MadoguchiError]]
+
+
+def parse_many(raws: Sequence[bytes]) -> list[Notification | MadoguchiError]:
+    """parse() each mail; a mail that cannot be parsed gives its error in its place."""
+    parsed: list[Notification | MadoguchiError] = []
+    for raw in raws:
+        try:
+            parsed.append(parse(raw))
+        except MadoguchiError as exc:
+            parsed.append(exc)
+    return parsed
 
 
 def parse(raw: bytes) -> Notification:

@@ -18,7 +18,7 @@ from daemon.catalogue import Listing, product_key, related
 from daemon.decide import NOT_ASKED, Policy, decide, needs_model
 from daemon.domain import Notification, Outcome, Prediction
 from daemon.errors import MadoguchiError
-from daemon.parse import parse
+from daemon.parse import ParseMany, parse, parse_many
 from daemon.render import Complaint, Seller, complaint_of, render
 
 
@@ -37,17 +37,13 @@ def handle(raw: bytes, ctx: Context, now: datetime) -> Outcome:
     return handle_parsed(parse(raw), ctx, now)
 
 
-def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime, *,
-                 drafts: bool = True) -> list[Outcome | MadoguchiError]:
+def handle_batch(raws: Sequence[bytes], ctx: Context, now: datetime, *, drafts: bool = True,
+                 parse_all: ParseMany = parse_many) -> list[Outcome | MadoguchiError]:
     """Many mails at once: the model is asked once for the whole batch (one call costs about
     as much as a hundred mails), and a mail that fails gives its error in its place. With
-    `drafts` False only the decisions are wanted (ranking a burst): nothing is rendered."""
-    parsed: list[Notification | MadoguchiError] = []
-    for raw in raws:
-        try:
-            parsed.append(parse(raw))
-        except MadoguchiError as exc:
-            parsed.append(exc)
+    `drafts` False only the decisions are wanted (ranking a burst): nothing is rendered.
+    `parse_all` may parse elsewhere (daemon/workers.py: on every core)."""
+    parsed = parse_all(raws)
     good = [n for n in parsed if isinstance(n, Notification)]
     predictions = iter(predict(ctx, good))
     # Complaints of this batch about one product count in each later alert of the batch: the

@@ -13,16 +13,18 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from daemon import heap, systemd
+from daemon import heap, systemd, workers
 from daemon.catalogue import product_key
 from daemon.domain import Draft, Outcome
 from daemon.errors import ConnectionLost, LoginRefused, MadoguchiError, MailboxError
 from daemon.mailbox import Mailbox
 from daemon.metrics import Metrics
-from daemon.parse import MAX_RAW
+from daemon.parse import MAX_RAW, ParseMany, parse_many
 from daemon.pipeline import Context, handle, handle_batch
 from daemon.render import complaint_of
 from daemon.store import Folder, Store
@@ -30,6 +32,7 @@ from daemon.store import Folder, Store
 log = logging.getLogger("madoguchi")
 BATCH = 250  # mails read and classified together; a bigger burst is ordered by a first pass
 BATCH_BYTES = 64 * 1024 * 1024  # and at most this much of them: mails of photos stay far under MemoryMax
+PARALLEL_FROM = 5_000  # mails in one pass from which they are parsed on every core (daemon/workers.py)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Service:
     backoff_max: float = 300.0
     batch: int = BATCH
     batch_bytes: int = BATCH_BYTES
+    parallel_from: int = PARALLEL_FROM
     clock: Callable[[], datetime] = lambda: datetime.now().astimezone()
     stop: threading.Event = field(default_factory=threading.Event)
     reload: threading.Event = field(default_factory=threading.Event)
@@ -86,23 +90,47 @@ class Service:
         done = self.store.handled_uids(self.folder, uv, new)
         failed = set(self.store.failed_uids(self.folder, uv))
         todo = [u for u in new if u not in done and (retry_failures or u not in failed)]
-        if len(todo) > self.batch:
-            # A burst bigger than one batch: a first pass records what needs no draft (most of
-            # a backfill; order notices among it, so that returns are then judged with their
-            # order dates) and ranks the rest, so that every priority-1 mail is filed before the
-            # others. Their drafts are rendered again rather than held: a backfill can be huge.
-            ranked: dict[int, int] = {}
-            for group in self._batches(box, todo):
-                self._batch(box, uv, group, filed, defer=ranked)
-            todo = sorted(ranked, key=lambda u: (ranked[u], u))
-        for group in self._batches(box, todo):
-            self._batch(box, uv, group, filed)
+        many = len(todo) >= self.parallel_from
+        with workers.parsers() if many else nullcontext(parse_many) as parse_all:
+            if len(todo) > self.batch:
+                # A burst bigger than one batch: a first pass records what needs no draft (most
+                # of a backfill; order notices among it, so that returns are then judged with
+                # their order dates) and ranks the rest, so that every priority-1 mail is filed
+                # before the others. Their drafts are rendered again rather than held: a
+                # backfill can be huge.
+                ranked: dict[int, int] = {}
+                for fetched in self._batches(box, todo):
+                    self._batch(box, uv, fetched, filed, parse_all, defer=ranked)
+                todo = sorted(ranked, key=lambda u: (ranked[u], u))
+            for fetched in self._batches(box, todo):
+                self._batch(box, uv, fetched, filed, parse_all)
         if self.since and not self.stop.is_set():
             self.store.set_meta(f"backfilled:{self.folder}:{uv}", self.clock().isoformat())
         self.store.set_meta("last_contact", self.clock().isoformat(timespec="seconds"))
         return filed
 
-    def _batches(self, box: Mailbox, uids: list[int]) -> Iterator[list[int]]:
+    def _batches(self, box: Mailbox, uids: list[int]) -> Iterator[list[tuple[int, bytes]]]:
+        """The mails of `uids`, read a batch at a time, until `stop` is set. With more than one
+        batch, the next is read (in a thread, on the watching connection, which nothing else
+        uses meanwhile) while this one is handled: the server's work and the waits on the
+        socket overlap the parsing."""
+        groups = self._groups(box, uids)
+        if len(uids) <= self.batch:
+            for group in groups:
+                yield list(box.fetch(group))
+            return
+
+        def read() -> list[tuple[int, bytes]] | None:
+            group = next(groups, None)
+            return None if group is None else list(box.fetch(group))
+
+        with ThreadPoolExecutor(1, thread_name_prefix="madoguchi-read") as reader:
+            ahead = reader.submit(read)
+            while (fetched := ahead.result()) is not None:
+                ahead = reader.submit(read)
+                yield fetched
+
+    def _groups(self, box: Mailbox, uids: list[int]) -> Iterator[list[int]]:
         """`uids` in batches of at most `batch` mails and `batch_bytes` bytes (a mail bigger
         than that goes alone), until `stop` is set."""
         for i in range(0, len(uids), self.batch):
@@ -122,20 +150,21 @@ class Service:
                     return
                 yield group
 
-    def _batch(self, box: Mailbox, uv: int, uids: list[int], filed: Filed,
-               defer: dict[int, int] | None = None) -> None:
-        """Handle `uids`; with `defer`, file no drafts but note each drafted mail's priority there."""
+    def _batch(self, box: Mailbox, uv: int, fetched: list[tuple[int, bytes]], filed: Filed,
+               parse_all: ParseMany, defer: dict[int, int] | None = None) -> None:
+        """Handle the (uid, raw mail) of `fetched`; with `defer`, file no drafts but note each
+        drafted mail's priority there."""
         # A burst's pass can outlast systemd's watchdog (120 s in the unit; a 50,000-mail
         # backfill takes longer): each batch done shows the service is alive.
         systemd.notify("WATCHDOG=1", f"STATUS=working through new mail: {filed.handled} handled, "
                        f"{filed.failed} failed in this pass so far")
         ctx = self._context()
         ready: list[tuple[int, Outcome, float]] = []
-        fetched = list(box.fetch(uids))
         started = self._woke or time.monotonic()
         try:
             results: list[Outcome | MadoguchiError | None] = list(
-                handle_batch([raw for _, raw in fetched], ctx, self.clock(), drafts=defer is None))
+                handle_batch([raw for _, raw in fetched], ctx, self.clock(), drafts=defer is None,
+                             parse_all=parse_all))
         except Exception:  # a bug somewhere in the batch: find the mail, one at a time
             log.exception("batch failed; handling its mails one by one")
             results = [None] * len(fetched)

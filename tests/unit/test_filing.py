@@ -115,3 +115,42 @@ def test_a_batch_holds_at_most_batch_bytes_of_mail(tmp_path: Path, model: ModelC
     box.calls.clear()
     assert svc.run_once().handled == 7
     assert [c for c in box.calls if c.startswith("fetch")] == ["fetch 2", "fetch 2", "fetch 1", "fetch 1", "fetch 1"]
+
+
+def test_a_big_burst_parsed_on_every_core_gives_what_one_process_gives(tmp_path: Path,
+                                                                       model: ModelClassifier) -> None:
+    from tests.mails import mail
+
+    def burst(box: FakeMailbox) -> None:
+        for i in range(40):
+            box.deliver(mail([("From", f"friend{i}@example.org"), ("Subject", f"近況 {i}"),
+                              ("Message-ID", f"<f{i}@x>")], "お元気ですか。"))
+            if i % 8 == 0:
+                box.deliver(amazon(f"{i}巻が入っていませんでした。", msgid=f"<c{i}@x>"))
+        box.deliver(b"\x00\x01 not a mail")
+
+    results = []
+    for parallel_from in (10_000, 10):  # in this process; then in worker processes
+        box = Counting()
+        svc = service(box, tmp_path / str(parallel_from), model)
+        svc.batch, svc.parallel_from = 16, parallel_from
+        burst(box)
+        filed = svc.run_once()
+        results.append((filed.handled, filed.failed, [h.message_id for h in filed.outcomes],
+                        sorted((str(m["X-Madoguchi-Key"]), str(m["Subject"]), m.get_content())
+                               for m in (message_from_bytes(raw, policy=default) for raw, _ in box.drafts.values()))))
+    assert results[0] == results[1]
+    assert results[0][:2] == (45, 1)
+
+
+def test_parsing_stays_in_process_when_workers_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon import workers
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("no /dev/shm here")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", refuse)
+    with workers.parsers(2) as parse_all:
+        parsed = parse_all([amazon("7巻が入っていませんでした。"), b""])
+    assert parsed[0].order_id == "249-3029688-3087868"  # type: ignore[union-attr]
+    assert "empty" in str(parsed[1])
