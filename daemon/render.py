@@ -14,8 +14,9 @@ from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import default
+from email.policy import EmailPolicy
 from email.utils import format_datetime
+from typing import Any
 
 from jinja2 import Environment, TemplateNotFound
 from jinja2.exceptions import TemplateError as JinjaError
@@ -55,7 +56,20 @@ class _Registry(HeaderRegistry):
         return self._made[key]
 
 
-POLICY = default.clone(header_factory=_Registry())
+class _Policy(EmailPolicy):
+    """email.policy.default, but a short printable ASCII header value (a key, a date, a
+    Message-ID, an ASCII subject) is kept as the string it is: parsing it into a header
+    object and folding that back gives the same line, at half the cost of a draft. Anything
+    else (non-ASCII, long, with CR or LF: refused as before) goes the standard way."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if isinstance(value, str) and value.isascii() and value.isprintable() and \
+                len(name) + 2 + len(value) <= self.max_line_length:
+            return name, value
+        return super().header_store_parse(name, value)
+
+
+POLICY = _Policy(header_factory=_Registry())
 
 
 @dataclass(frozen=True)

@@ -206,3 +206,30 @@ def test_draft_keys_are_ascii_for_the_drafts_search() -> None:
     n = note(item_id=None, item_name="ステンレス 電気ケトル 1.0L ホワイト")
     for draft in render(decide(n, pred("damaged_defective"), Policy(), NOW), n, ENV, SELLER, NOW):
         assert draft.key.isascii() and draft.message["X-Madoguchi-Key"] == draft.key
+
+
+@pytest.mark.parametrize("subject", ["Question about my order", "ご注文の件", "=?utf-8?b?5rOo5paH?= literal",
+                                     "a  b\tc", "x" * 90, "Re: 届いていません (2回目)"])
+def test_drafts_are_the_bytes_the_standard_policy_writes(subject: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """render.POLICY keeps short ASCII header values as strings rather than header objects,
+    for speed: the drafts must be byte for byte what email.policy.default writes."""
+    from email.headerregistry import HeaderRegistry
+    from email.policy import SMTP
+
+    from daemon import render as render_module
+
+    def every_draft() -> list[bytes]:
+        out = []
+        for intent in INTENTS:
+            for marketplace in ("amazon", "mercari", "yahoo_auctions"):
+                by_mail = marketplace == "amazon"
+                n = note(marketplace=marketplace, subject=subject, buyer_name="O'Brien, Pat",
+                         reply=ReplyChannel(by_mail=by_mail, address="x+a.b@marketplace.amazon.co.jp" if by_mail
+                                            else None, url=None if by_mail else "https://jp.mercari.com/t/m1"))
+                d = decide(n, pred(intent), Policy(), NOW)
+                out += [x.message.as_bytes(policy=SMTP) for x in render(d, n, ENV, SELLER, NOW)]
+        return out
+
+    ours = every_draft()
+    monkeypatch.setattr(render_module, "POLICY", default.clone(header_factory=HeaderRegistry()))
+    assert every_draft() == ours and len(ours) > 20
