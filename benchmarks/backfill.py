@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -24,6 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import (
+    ROOT,
     Loopback,
     MaildirFiller,
     filler_pool,
@@ -32,6 +35,8 @@ from benchmarks.harness import (
     marketplace_pool,
     standalone,
 )
+from benchmarks.memory import rss_kb, tree_pss_kb
+from daemon import workers
 from daemon.domain import Outcome
 
 DAYS = 20
@@ -108,15 +113,54 @@ def run(loop: Loopback, work: Path, n: int = 50_000, market_every: int = 15, see
             "time_cap_s": time_cap, "marks": marks}
 
 
+def run_cli(loop: Loopback, work: Path, n: int = 50_000, market_every: int = 15, seed: int = 5,
+            time_cap: float = 1200) -> dict:
+    """The same backfill as a seller runs it: `madoguchi once --since` in a process of its own,
+    start-up included, with its RSS, and the PSS of it and its parsing processes together,
+    sampled every 0.2 s."""
+    acct = loop.user("backfillcli")
+    filled = fill(loop, "backfillcli", n, market_every, seed, tag="bc")
+    since = date.today() - timedelta(days=DAYS + 5)
+    cfg = madoguchi_config(work / "backfill-cli", acct)
+    exe = ROOT / ".venv" / "bin" / "madoguchi"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
+    output = work / "backfill-cli" / "output.txt"
+    t = time.monotonic()
+    with output.open("wb") as sink:
+        proc = subprocess.Popen([*cmd, "once", "-c", str(cfg), "--since", since.isoformat()], cwd=ROOT,
+                                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.DEVNULL)
+    peak_main = peak_tree = 0
+    while proc.poll() is None and time.monotonic() - t < time_cap:
+        main_kb, tree_kb = rss_kb(proc.pid), tree_pss_kb(proc.pid)
+        peak_main, peak_tree = max(peak_main, main_kb or 0), max(peak_tree, tree_kb or 0)
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    elapsed = time.monotonic() - t
+    out = output.read_text(encoding="utf-8", errors="replace")
+    found = re.search(r"(\d+) handled, (\d+) failed", out)
+    handled, failed = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    loop.drop_user_mail("backfillcli")
+    return {"mails": n, "marketplace": filled["marketplace"], "screened": handled + failed, "failed": failed,
+            "seconds": elapsed, "mails_per_s": (handled + failed) / elapsed, "exit": proc.returncode,
+            "peak_rss_mb": peak_main / 1024, "peak_tree_pss_mb": peak_tree / 1024, "cores": workers.cores()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mails", type=int, default=50_000)
     ap.add_argument("--market-every", type=int, default=15, help="one marketplace mail in N (default 15)")
     ap.add_argument("--profile", type=Path, help="write cProfile stats of run_once here")
     ap.add_argument("--time-cap", type=float, default=1200, help="stop the pass after this many seconds")
+    ap.add_argument("--cli", action="store_true", help="run `madoguchi once --since` as a process instead, "
+                    "and sample its RSS")
     args = ap.parse_args()
     with standalone("backfill") as (loop, work):
-        r = run(loop, work, args.mails, args.market_every, profile=args.profile, time_cap=args.time_cap)
+        if args.cli:
+            r = run_cli(loop, work, args.mails, args.market_every, time_cap=args.time_cap)
+        else:
+            r = run(loop, work, args.mails, args.market_every, profile=args.profile, time_cap=args.time_cap)
     for k, v in r.items():
         print(f"{k:16} {v}")
 

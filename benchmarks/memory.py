@@ -49,6 +49,34 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def pss_kb(pid: int) -> int | None:
+    """Proportional set size: pages shared by several processes (a forked parent's) counted
+    once in all, where summing RSS would count them in each."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return None
+
+
+def tree_pss_kb(pid: int) -> int | None:
+    """Memory of `pid` and every process below it (the daemon's parsing processes), as PSS."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        pss = pss_kb(p)
+        if pss is None and p == pid:
+            return None
+        total += pss or 0
+        todo += children.get(p, [])
+    return total
+
+
 def recorded(db: Path) -> int:
     """Mails the daemon has recorded (handled or failed), read from its state file."""
     if not db.exists():

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
+from daemon import heap
 from daemon.domain import Notification
 from daemon.errors import MadoguchiError
 from daemon.parse import ParseMany
@@ -50,7 +51,12 @@ def parsers(workers: int | None = None) -> Iterator[ParseMany]:
     try:
         # forkserver: the workers are forked from a clean helper, not from this process and
         # its threads (metrics, IMAP), and import only what parsing needs.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+        context = multiprocessing.get_context("forkserver")
+        # The helper would import the daemon's __main__ (the CLI: numpy, the model's code,
+        # Jinja) and every worker would carry it; they need only the parser.
+        context.set_forkserver_preload(["daemon.parse", "daemon.heap"])
+        # A worker reads the burst's largest mails too: the same malloc settings as the daemon
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=heap.settle)
     except (OSError, ValueError, ImportError) as exc:
         log.warning("could not start %d parsing processes (%s): parsing in this process", workers, exc)
         yield parse_here
