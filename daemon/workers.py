@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from daemon import heap
@@ -26,6 +26,15 @@ from daemon.parse import parse_many as parse_here
 log = logging.getLogger("madoguchi")
 
 CHUNK = 16  # mails sent to a worker at a time: pickling per call costs about one small mail
+
+
+def _start_worker() -> None:
+    # Ctrl-C and systemd's SIGTERM reach the whole process group: the daemon stops after its
+    # batch and then ends the pool, so a worker waits for that rather than dying mid-batch
+    # (with a traceback on the terminal).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    heap.settle()  # a worker reads the burst's largest mails too: the daemon's malloc settings
 
 
 def _parse_chunk(raws: list[bytes]) -> list[Notification | MadoguchiError]:
@@ -55,9 +64,8 @@ def parsers(workers: int | None = None) -> Iterator[ParseMany]:
         # The helper would import the daemon's __main__ (the CLI: numpy, the model's code,
         # Jinja) and every worker would carry it; they need only the parser.
         context.set_forkserver_preload(["daemon.parse", "daemon.heap"])
-        # A worker reads the burst's largest mails too: the same malloc settings as the daemon
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=heap.settle)
-    except (OSError, ValueError, ImportError) as exc:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
+    except (OSError, ValueError, ImportError, NotImplementedError) as exc:  # e.g. no /dev/shm for locks
         log.warning("could not start %d parsing processes (%s): parsing in this process", workers, exc)
         yield parse_here
         return
@@ -69,9 +77,11 @@ def parsers(workers: int | None = None) -> Iterator[ParseMany]:
             try:
                 chunks = [list(raws[i : i + CHUNK]) for i in range(0, len(raws), CHUNK)]
                 return [n for done in pool.map(_parse_chunk, chunks) for n in done]
-            except (BrokenProcessPool, OSError) as exc:  # a worker killed (OOM?) or unable to start
+            except Exception as exc:  # a worker killed (OOM?) or unable to start …
+                # … or a bug in parse(): parsed here, it raises again where it always did
                 broken = True
-                log.warning("the parsing processes stopped (%s): parsing the rest in this process", exc)
+                log.warning("the parsing processes failed (%s: %s): parsing the rest in this process",
+                            type(exc).__name__, exc)
         return parse_here(raws)
 
     try:

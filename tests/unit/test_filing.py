@@ -154,3 +154,25 @@ def test_parsing_stays_in_process_when_workers_cannot_start(monkeypatch: pytest.
         parsed = parse_all([amazon("7巻が入っていませんでした。"), b""])
     assert parsed[0].order_id == "249-3029688-3087868"  # type: ignore[union-attr]
     assert "empty" in str(parsed[1])
+
+
+def test_a_parsing_worker_outlives_ctrl_c_and_sigterm_until_the_daemon_ends_the_pool() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("from daemon import workers; workers._start_worker(); print('ready', flush=True); "
+            "import time; time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    assert b"Traceback" not in err
