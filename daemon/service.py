@@ -14,7 +14,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -99,11 +99,13 @@ class Service:
                 # before the others. Their drafts are rendered again rather than held: a
                 # backfill can be huge.
                 ranked: dict[int, int] = {}
-                for fetched in self._batches(box, todo):
-                    self._batch(box, uv, fetched, filed, parse_all, defer=ranked)
+                with closing(self._batches(box, todo)) as batches:
+                    for fetched in batches:
+                        self._batch(box, uv, fetched, filed, parse_all, defer=ranked)
                 todo = sorted(ranked, key=lambda u: (ranked[u], u))
-            for fetched in self._batches(box, todo):
-                self._batch(box, uv, fetched, filed, parse_all)
+            with closing(self._batches(box, todo)) as batches:
+                for fetched in batches:
+                    self._batch(box, uv, fetched, filed, parse_all)
         if self.since and not self.stop.is_set():
             self.store.set_meta(f"backfilled:{self.folder}:{uv}", self.clock().isoformat())
         self.store.set_meta("last_contact", self.clock().isoformat(timespec="seconds"))
@@ -113,7 +115,8 @@ class Service:
         """The mails of `uids`, read a batch at a time, until `stop` is set. With more than one
         batch, the next is read (in a thread, on the watching connection, which nothing else
         uses meanwhile) while this one is handled: the server's work and the waits on the
-        socket overlap the parsing."""
+        socket overlap the parsing. Close it (contextlib.closing) so that, when handling
+        fails, the read under way has ended before the connection is dropped."""
         groups = self._groups(box, uids)
         if len(uids) <= self.batch:
             for group in groups:

@@ -176,3 +176,27 @@ def test_a_parsing_worker_outlives_ctrl_c_and_sigterm_until_the_daemon_ends_the_
         proc.kill()
         _, err = proc.communicate()
     assert b"Traceback" not in err
+
+
+def test_a_connection_lost_while_filing_a_burst_records_nothing_and_stops_reading(
+        tmp_path: Path, model: ModelClassifier) -> None:
+    """The daemon then drops the connection and reconnects: no mail may be recorded as handled
+    without its drafts, and the thread reading the next batch must be done, not still reading
+    from a socket being closed."""
+    import threading
+
+    from daemon.errors import ConnectionLost
+
+    class Dropping(Counting):
+        def append_drafts(self, drafts: list[tuple[EmailMessage, bool]]) -> None:
+            raise ConnectionLost("lost the connection to the IMAP server during APPEND to Drafts")
+
+    box = Dropping()
+    svc = service(box, tmp_path, model)
+    svc.batch = 4
+    for i in range(12):
+        box.deliver(amazon(f"{i}巻が入っていませんでした。", msgid=f"<c{i}@x>"))
+    with pytest.raises(ConnectionLost):
+        svc.run_once()
+    assert not [t for t in threading.enumerate() if t.name.startswith("madoguchi-read")]
+    assert svc.store.counts()["handled"] == 0  # nothing recorded: all handled at the next start
