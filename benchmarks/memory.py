@@ -41,22 +41,22 @@ from benchmarks.harness import (
 )
 
 
-def rss_kb(pid: int) -> int | None:
+def _proc_kb(path: str, field: str) -> int | None:
     with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
     return None
+
+
+def rss_kb(pid: int) -> int | None:
+    return _proc_kb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_kb(pid: int) -> int | None:
     """Proportional set size: pages shared by several processes (a forked parent's) counted
     once in all, where summing RSS would count them in each."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return None
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def tree_pss_kb(pid: int) -> int | None:
