@@ -23,8 +23,10 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -84,6 +86,22 @@ service imap-login {; chroot =
   inet_listener imaps {; address = 127.0.0.1; port = $tls_port; ssl = yes; }
 }
 """.replace("; ", "\n"))
+
+
+@contextlib.contextmanager
+def server_folder(name: str, keep: Callable[[], bool] = lambda: False) -> Iterator[Path]:
+    """A folder for a test server's files in the system's temp dir, not pytest's: a pytest
+    session that starts meanwhile makes /tmp/pytest-of-<user> private again (mode 0700), and
+    as root that shuts Dovecot's own user out of its files. Removed afterwards, unless keep()
+    says otherwise (a test failed: the files are for the post-mortem)."""
+    root = Path(tempfile.mkdtemp(prefix=f"madoguchi-{name}-"))
+    try:
+        yield root
+    finally:
+        if keep():
+            print(f"\n{name}: its files are kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def find_binary() -> str | None:

@@ -15,26 +15,27 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `pytest` run without the project root on sys.path
     sys.path.insert(0, str(_ROOT))
 
-from tests.dovecot import Account, Dovecot, find_binary  # noqa: E402
+from tests.dovecot import Account, Dovecot, find_binary, server_folder  # noqa: E402
 
 _user_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
-    """One Dovecot for the whole session; its files stay in pytest's temp dir for post-mortems."""
+def dovecot(request: pytest.FixtureRequest) -> Iterator[Dovecot]:
+    """One Dovecot for the whole session; its files are kept when a test failed."""
     if find_binary() is None:
         pytest.fail(
             "the `dovecot` binary is missing: the integration tests need a real Dovecot "
             "(apt-get install dovecot-imapd)",
             pytrace=False,
         )
-    server = Dovecot(tmp_path_factory.mktemp("dovecot"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with server_folder("dovecot", keep=lambda: request.session.testsfailed > 0) as root:
+        server = Dovecot(root / "dovecot")
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from tests.dovecot import Account
+from tests.dovecot import Account, server_folder
 from tests.dovecot_oauth import OAuthDovecot
 from tests.mails import amazon, web
 from tests.oauth_server import OAuthServer
@@ -35,15 +35,16 @@ def oauth_server() -> Iterator[OAuthServer]:
 
 
 @pytest.fixture(scope="module")
-def oauth_dovecot(tmp_path_factory: pytest.TempPathFactory, oauth_server: OAuthServer,
+def oauth_dovecot(request: pytest.FixtureRequest, oauth_server: OAuthServer,
                   dovecot: object) -> Iterator[OAuthDovecot]:
     # `dovecot` first: its fixture fails clearly when the binary is missing
-    server = OAuthDovecot(tmp_path_factory.mktemp("dovecot-oauth"), oauth_server.introspection_url)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with server_folder("dovecot-oauth", keep=lambda: request.session.testsfailed > 0) as root:
+        server = OAuthDovecot(root / "dovecot", oauth_server.introspection_url)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture
