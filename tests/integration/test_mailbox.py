@@ -1,5 +1,5 @@
 """The IMAP edge on a real Dovecot: a huge mail read only as far as parse() reads it; many
-drafts in one MULTIAPPEND, in order, with their flags; drafts found again by key (long keys
+drafts by MULTIAPPEND (100 to a command), in order, with their flags; drafts found again by key (long keys
 too); a batch over quota filed one mail at a time."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_a_huge_mail_is_read_only_as_far_as_parse_reads(dovecot: Dovecot, accoun
     assert n.truncated and n.order_id == "249-3029688-3087868" and "7巻" in n.buyer_text
 
 
-def test_many_drafts_in_one_append_in_order_and_found_again_by_key(account: Account) -> None:
+def test_many_drafts_appended_together_in_order_and_found_again_by_key(account: Account) -> None:
     box = open_box(account)
     try:
         assert b"MULTIAPPEND" in box.writer.capabilities()
